@@ -1,0 +1,105 @@
+"""The `kerarch` command: list, info, run and export recipes.
+
+    kerarch list [recipes|builders]
+    kerarch info NAME
+    kerarch run NAME key=value ...
+    kerarch export RUN_DIR quantize=int8 ...
+
+Bad input prints one paragraph and exits with status 2, never a traceback.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+
+EXIT_USAGE = 2
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="[kerarch] %(message)s")
+    args = _parser().parse_args(argv)
+    from kerarch.errors import KerarchError
+
+    try:
+        return args.handler(args) or 0
+    except KerarchError as error:
+        print(textwrap.fill(f"error: {error}", width=100), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume from the last finished epoch.", file=sys.stderr)
+        return 130
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="kerarch", description="Keras 3 architectures: builders and recipes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list recipes and builders")
+    p.add_argument("what", nargs="?", choices=("recipes", "builders", "all"), default="all")
+    p.set_defaults(handler=_list)
+
+    p = sub.add_parser("info", help="show a recipe's config keys and defaults")
+    p.add_argument("name")
+    p.set_defaults(handler=_info)
+
+    p = sub.add_parser("run", help="run a recipe: data → model → train → evaluate → export")
+    p.add_argument("name")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("export", help="re-export a finished run's best model")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="quantize=none|dynamic|float16|int8")
+    p.set_defaults(handler=_export)
+    return parser
+
+
+def _list(args):
+    from kerarch.recipe import load_recipes
+
+    if args.what in ("recipes", "all"):
+        recipes = load_recipes()
+        print("Recipes (make recipe NAME=<name>):")
+        for name in recipes.names():
+            print(f"  {name:28s} {recipes.get(name).description()}")
+    if args.what in ("builders", "all"):
+        import kerarch
+
+        print("Builders (kerarch.build(<name>, ...)):")
+        for name in kerarch.list_builders():
+            doc = (kerarch.BUILDERS.get(name).__doc__ or "").strip().splitlines()
+            print(f"  {name:28s} {doc[0] if doc else ''}")
+
+
+def _info(args):
+    from kerarch.config import describe
+    from kerarch.recipe import get_recipe
+
+    recipe = get_recipe(args.name)
+    print(f"{recipe.name}: {recipe.description()}\n")
+    print(f"{'key':22s} {'type':16s} {'default':12s} description")
+    for key, type_name, default, help_text in describe(recipe.Config):
+        print(f"{key:22s} {type_name:16s} {default:12s} {help_text}")
+    print(f'\nOverride with: make recipe NAME={recipe.name} ARGS="key=value ..."')
+
+
+def _run(args):
+    from kerarch.recipe import run_recipe
+
+    run_recipe(args.name, args.overrides)
+
+
+def _export(args):
+    from kerarch.recipe import reexport
+
+    report = reexport(args.run_dir, args.overrides)
+    print(f"exported to {report['dir']}")
+    for name, entry in report.get("formats", {}).items():
+        print(f"  {name}: {entry.get('file')} ({entry.get('size_bytes')} bytes)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Recipe configuration: dataclasses with documented fields and strict overrides.
+
+Like TF Model Garden's experiment configs: defaults live in a dataclass, the
+command line overrides them with `key=value` pairs, and unknown keys, values
+of the wrong type and values outside a field's choices are errors.
+"""
+
+import dataclasses
+import types
+import typing
+
+from kerarch.errors import KerarchError
+
+
+def option(default, help, *, choices=None):
+    """A dataclass field that documents itself for `kerarch info`."""
+    metadata = {"help": help, "choices": tuple(choices) if choices else None}
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class RecipeConfig:
+    """Keys every recipe accepts."""
+
+    epochs: int = option(10, "Passes over the training data.")
+    batch_size: int = option(128, "Global batch size, split across replicas.")
+    steps_per_epoch: typing.Optional[int] = option(None, "Cap on training steps per epoch (none: the whole dataset).")
+    dataset: str = option("mnist", "Named dataset to train on.")
+    data_dir: typing.Optional[str] = option(None, "Folder holding a local copy of the dataset (skips caches and downloads).")
+    strategy: str = option(
+        "auto",
+        "Distribution: auto (MirroredStrategy on 2+ GPUs or with devices>=2, else default), "
+        "mirrored, multi_worker (from TF_CONFIG), one_device, default.",
+        choices=("auto", "mirrored", "multi_worker", "one_device", "default"),
+    )
+    devices: typing.Optional[int] = option(None, "Split the CPU into this many logical devices (for MirroredStrategy without GPUs).")
+    precision: str = option(
+        "float32", "Keras dtype policy.", choices=("float32", "mixed_float16", "mixed_bfloat16")
+    )
+    jit_compile: str = option("auto", "XLA compilation of the train step.", choices=("auto", "true", "false"))
+    seed: int = option(42, "Seed for keras.utils.set_random_seed (Python, NumPy and backend).")
+    run_dir: typing.Optional[str] = option(
+        None, "Run folder (default runs/<recipe>/<timestamp>); an existing unfinished one is resumed."
+    )
+    resume: bool = option(True, "Resume the newest interrupted run of this recipe with the same config.")
+    export: bool = option(True, "Export SavedModel and TFLite to saved_models/ after training.")
+    quantize: typing.Optional[str] = option(
+        None, "Also export a quantized TFLite file.", choices=(None, "dynamic", "float16", "int8")
+    )
+    verbose: str = option("auto", "Progress output: auto (bar on a terminal, a line per epoch otherwise), bar, epoch, none.",
+                          choices=("auto", "bar", "epoch", "none"))
+
+
+def describe(config_cls):
+    """Rows (key, type, default, help) documenting a config class."""
+    hints = typing.get_type_hints(config_cls)
+    rows = []
+    for f in dataclasses.fields(config_cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f.metadata.get("help", "")
+        choices = f.metadata.get("choices")
+        if choices:
+            help_text += f" One of: {', '.join(_format(c) for c in choices)}."
+        rows.append((f.name, _type_name(hints[f.name]), _format(default), help_text))
+    return rows
+
+
+def parse_overrides(config_cls, pairs, *, base=None):
+    """Builds `config_cls` from its defaults (or `base`) and `key=value` strings."""
+    values = {}
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    hints = typing.get_type_hints(config_cls)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise KerarchError(f"Expected key=value, got {pair!r}.")
+        if key not in fields:
+            raise KerarchError(
+                f"Unknown key {key!r} for this recipe. Valid keys: {', '.join(sorted(fields))}."
+            )
+        values[key] = _convert(key, raw.strip(), hints[key], fields[key].metadata.get("choices"))
+    config = dataclasses.replace(base, **values) if base is not None else config_cls(**values)
+    return config
+
+
+def to_dict(config):
+    return dataclasses.asdict(config)
+
+
+def from_dict(config_cls, data):
+    """Rebuilds a config from `to_dict` output, ignoring keys it no longer has."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    hints = typing.get_type_hints(config_cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key in names:
+            kwargs[key] = tuple(value) if _is_tuple(hints[key]) and isinstance(value, list) else value
+    return config_cls(**kwargs)
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_NONE = {"none", "null", ""}
+
+
+def _convert(key, raw, hint, choices):
+    optional, inner = _unwrap_optional(hint)
+    if optional and raw.lower() in _NONE:
+        value = None
+    else:
+        try:
+            value = _parse(raw, inner)
+        except ValueError:
+            raise KerarchError(
+                f"Value {raw!r} for {key!r} is not a valid {_type_name(hint)}."
+            ) from None
+    if choices and value not in choices:
+        raise KerarchError(
+            f"Value {raw!r} for {key!r} is not one of: {', '.join(_format(c) for c in choices)}."
+        )
+    return value
+
+
+def _parse(raw, hint):
+    if hint is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(raw)
+    if hint is int:
+        return int(raw.replace("_", ""))
+    if hint is float:
+        return float(raw)
+    if hint is str:
+        return raw
+    if _is_tuple(hint):
+        (item,) = set(typing.get_args(hint)) - {Ellipsis}
+        parts = [p for p in raw.strip("()[] ").split(",") if p.strip()]
+        return tuple(_parse(p.strip(), item) for p in parts)
+    raise ValueError(f"unsupported type {hint}")
+
+
+def _unwrap_optional(hint):
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return True, inner
+    return False, hint
+
+
+def _is_tuple(hint):
+    return typing.get_origin(hint) is tuple
+
+
+def _type_name(hint):
+    optional, inner = _unwrap_optional(hint)
+    if _is_tuple(inner):
+        name = f"tuple of {_type_name(typing.get_args(inner)[0])}"
+    else:
+        name = getattr(inner, "__name__", str(inner))
+    return f"{name} or none" if optional else name
+
+
+def _format(value):
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)

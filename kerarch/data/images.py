@@ -1,0 +1,456 @@
+"""Image-classification datasets (MNIST, Fashion-MNIST) found on or off line.
+
+    data = load_image_classification("mnist")
+    data.x_train.shape  # (60000, 28, 28, 1) uint8
+    data.source         # where it came from
+
+Sources, first hit wins: the `data_dir` you give (nothing else is tried then);
+the Keras cache; an already prepared TensorFlow Datasets folder; the local
+offline copy of Fashion-MNIST (Debian package dataset-fashion-mnist); a TFDS
+download, when allowed and the network answers. MNIST found nowhere falls
+back to Fashion-MNIST (same 28x28 grayscale format) with a logged notice.
+"""
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import zipfile
+import zlib
+
+import numpy as np
+
+from kerarch.data.idx import read_idx
+from kerarch.errors import KerarchError
+
+logger = logging.getLogger("kerarch")
+
+_IDX_STEMS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_SYSTEM_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+_DOWNLOAD_HOST = "storage.googleapis.com"
+_PROBE_SECONDS = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What identifies one dataset in each source."""
+
+    name: str  # kerarch name, also the TFDS name
+    title: str
+    class_names: tuple
+    npz_name: str  # file name in data_dir and the Keras cache
+    keras_cache: str  # path under the Keras datasets folder
+
+
+_SPECS = {
+    "mnist": _Spec(
+        name="mnist",
+        title="MNIST",
+        class_names=tuple(str(d) for d in range(10)),
+        npz_name="mnist.npz",
+        keras_cache="mnist.npz",
+    ),
+    "fashion_mnist": _Spec(
+        name="fashion_mnist",
+        title="Fashion-MNIST",
+        class_names=(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        ),
+        npz_name="fashion_mnist.npz",
+        keras_cache="fashion-mnist",
+    ),
+}
+
+
+@dataclasses.dataclass
+class ImageData:
+    """An image-classification dataset held in memory.
+
+    Attributes:
+        name: the dataset actually loaded ("fashion_mnist" when MNIST fell
+            back to it).
+        x_train, x_test: uint8 images shaped (N, H, W, C).
+        y_train, y_test: int64 class indices shaped (N,).
+        class_names: one name per class index.
+        source: where the data came from, for people to read.
+        notice: why a substitute dataset was loaded, or None.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+    source: str
+    notice: str | None = None
+
+    @property
+    def num_classes(self):
+        """Number of classes."""
+        return len(self.class_names)
+
+    @property
+    def input_shape(self):
+        """Shape of one image, (H, W, C)."""
+        return tuple(self.x_train.shape[1:])
+
+
+class _Miss(Exception):
+    """A source that does not hold the dataset, or was skipped; says why."""
+
+
+def load_image_classification(name, data_dir=None, *, allow_download=None):
+    """Loads MNIST or Fashion-MNIST into memory from the first source that has it.
+
+    Args:
+        name: "mnist" or "fashion_mnist" ("fashion-mnist" works too).
+        data_dir: a folder holding the 4 IDX files (train-images-idx3-ubyte,
+            train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+            t10k-labels-idx1-ubyte, each plain or .gz) or `<name>.npz` with
+            arrays x_train, y_train, x_test, y_test. When given, it is the only
+            source tried.
+        allow_download: whether TFDS may download; None means yes unless the
+            environment sets KERARCH_OFFLINE=1.
+
+    Returns:
+        An `ImageData`.
+
+    Raises:
+        KerarchError: unknown name; data_dir missing, incomplete or corrupt;
+            or no source holds the dataset (the message lists each one tried).
+    """
+    spec = _spec(name)
+    if data_dir is not None:
+        return _image_data(spec, *_from_data_dir(os.fspath(data_dir), spec))
+    tried = []
+    hit = _first_hit(_local_sources(spec) + [_download_source(spec, allow_download)], tried)
+    if hit:
+        return _image_data(spec, *hit)
+    if spec.name == "mnist":
+        fashion = _SPECS["fashion_mnist"]
+        hit = _first_hit(_local_sources(fashion), tried)
+        if hit:
+            return _fallback(fashion, *hit, tried)
+    raise KerarchError(_nothing_found(spec, tried))
+
+
+def _spec(name):
+    """The dataset spec for a user-given name."""
+    spec = _SPECS.get(str(name).lower().replace("-", "_"))
+    if spec is None:
+        raise KerarchError(
+            f"Unknown image-classification dataset {name!r}; known: {', '.join(sorted(_SPECS))}."
+        )
+    return spec
+
+
+def _first_hit(sources, tried):
+    """(arrays, source) from the first of `sources` that holds the data, or None.
+
+    Each source is (description, loader). A loader returns the arrays, raises
+    `_Miss` when the data is absent and `KerarchError` when it is unusable;
+    both are recorded in `tried`.
+    """
+    for where, load in sources:
+        try:
+            arrays = load()
+        except _Miss as e:
+            logger.debug("%s: %s", where, e)
+            tried.append(f"{where}: {e}")
+            continue
+        except KerarchError as e:
+            logger.warning("Skipping %s: %s", where, e)
+            tried.append(f"{where}: unusable ({e})")
+            continue
+        return arrays, where
+    return None
+
+
+def _local_sources(spec):
+    """The sources that need no network: Keras cache, TFDS folder, system copy."""
+    sources = [
+        (f"Keras cache {_keras_path(spec)}", lambda: _from_keras_cache(spec)),
+        (f"TFDS data dir {_tfds_dir()} ({spec.name})", lambda: _from_tfds(spec)),
+    ]
+    if spec.name == "fashion_mnist":
+        folder = _system_fashion_dir()
+        sources.append((_system_fashion_label(), lambda: _from_idx_folder(spec, folder)))
+    return sources
+
+
+def _download_source(spec, allow_download):
+    """The TFDS download source, as (description, loader)."""
+    where = f"TFDS download ({spec.name} into {_tfds_dir()})"
+    return where, lambda: _download(spec, allow_download)
+
+
+def _from_data_dir(data_dir, spec):
+    """(arrays, source) from the user's folder; any problem is a KerarchError."""
+    expected = (
+        f"expected the 4 IDX files {', '.join(_IDX_STEMS)} (each plain or .gz) "
+        f"or {spec.npz_name} with arrays {', '.join(_NPZ_KEYS)}"
+    )
+    if not os.path.isdir(data_dir):
+        raise KerarchError(f"data_dir {data_dir} is not an existing folder; {expected}.")
+    paths = _find_idx(data_dir)
+    where = f"data_dir {data_dir}"
+    if all(paths.values()):
+        return _check(spec, [read_idx(p) for p in paths.values()], where), f"{where} (IDX files)"
+    npz = os.path.join(data_dir, spec.npz_name)
+    if os.path.isfile(npz):
+        return _check(spec, _read_npz(npz), npz), f"{where} ({spec.npz_name})"
+    missing = [stem for stem, path in paths.items() if path is None]
+    raise KerarchError(
+        f"data_dir {data_dir} does not hold {spec.title}: {expected}. "
+        f"Missing: {', '.join(missing)} and {spec.npz_name}."
+    )
+
+
+def _from_keras_cache(spec):
+    """Arrays from the Keras datasets cache (an .npz file or an IDX folder)."""
+    path = _keras_path(spec)
+    if path.endswith(".npz"):
+        if not os.path.isfile(path):
+            raise _Miss("not found")
+        return _check(spec, _read_npz(path), path)
+    return _from_idx_folder(spec, path)
+
+
+def _from_idx_folder(spec, folder):
+    """Arrays from a folder of the 4 IDX files; `_Miss` if it holds none."""
+    paths = _find_idx(folder)
+    missing = [stem for stem, path in paths.items() if path is None]
+    if len(missing) == len(_IDX_STEMS):
+        raise _Miss("not found")
+    if missing:
+        raise KerarchError(f"{folder} lacks {', '.join(missing)} (plain or .gz).")
+    return _check(spec, [read_idx(p) for p in paths.values()], folder)
+
+
+def _from_tfds(spec):
+    """Arrays from an already prepared TFDS data dir; never downloads."""
+    data_dir = _tfds_dir()
+    # A cheap look first, so a missing dataset costs no TFDS import.
+    if "://" not in data_dir and not os.path.isdir(os.path.join(data_dir, spec.name)):
+        raise _Miss("not prepared")
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(spec.name, data_dir=data_dir)
+        arrays = _tfds_arrays(builder) if builder.is_prepared() else None
+    except Exception as e:  # TFDS and tf.data raise many types.
+        raise KerarchError(_one_line(e)) from e
+    if arrays is None:
+        raise _Miss("not prepared")
+    return _check(spec, arrays, f"TFDS data dir {data_dir}")
+
+
+def _download(spec, allow_download):
+    """Arrays downloaded and prepared by TFDS, if downloads are allowed and possible."""
+    if allow_download is None:
+        allow_download = os.environ.get("KERARCH_OFFLINE", "").lower() not in ("1", "true", "yes")
+    if not allow_download:
+        raise _Miss("skipped, downloads are off (KERARCH_OFFLINE=1 or allow_download=False)")
+    if not _reachable(_DOWNLOAD_HOST):
+        logger.info("%s:443 did not answer within %g s; downloads are unavailable.",
+                    _DOWNLOAD_HOST, _PROBE_SECONDS)
+        raise _Miss(f"skipped, {_DOWNLOAD_HOST}:443 unreachable (offline?)")
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(spec.name, data_dir=_tfds_dir())
+        builder.download_and_prepare()
+        arrays = _tfds_arrays(builder)
+    except Exception as e:  # Any failure means: try the next source.
+        logger.info("TFDS download of %s failed: %s", spec.name, _one_line(e))
+        raise _Miss(f"failed: {_one_line(e)}") from e
+    return _check(spec, arrays, "TFDS download")
+
+
+def _tfds_arrays(builder):
+    """[x_train, y_train, x_test, y_test] from a prepared TFDS builder."""
+    import tensorflow_datasets as tfds
+
+    arrays = []
+    for split in ("train", "test"):
+        ds = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        arrays.extend(tfds.as_numpy(ds))
+    return arrays
+
+
+def _reachable(host, port=443, seconds=_PROBE_SECONDS):
+    """Whether a TCP connection to host:port opens within `seconds`.
+
+    Probed in a daemon thread, because name resolution ignores socket timeouts.
+    """
+    connected = []
+    done = threading.Event()
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=seconds).close()
+            connected.append(True)
+        except OSError:
+            pass
+        done.set()
+
+    threading.Thread(target=probe, daemon=True).start()
+    done.wait(seconds)
+    return bool(connected)
+
+
+def _find_idx(folder):
+    """Maps each standard IDX file stem to its path in `folder`, or None if absent."""
+    found = {}
+    for stem in _IDX_STEMS:
+        candidates = (os.path.join(folder, stem), os.path.join(folder, stem + ".gz"))
+        found[stem] = next((p for p in candidates if os.path.isfile(p)), None)
+    return found
+
+
+def _read_npz(path):
+    """[x_train, y_train, x_test, y_test] from a Keras-style .npz file."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in _NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise KerarchError(
+                    f"{path} lacks the arrays {', '.join(missing)}; "
+                    f"expected {', '.join(_NPZ_KEYS)}."
+                )
+            return [npz[k] for k in _NPZ_KEYS]
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile, zlib.error) as e:
+        # AttributeError: a plain .npy array, which is not a context manager.
+        raise KerarchError(f"{path} is not a readable .npz file ({_one_line(e)}).") from e
+
+
+def _check(spec, arrays, where):
+    """Validated arrays: uint8 (N, H, W, C) images, int64 labels in range."""
+    x_train, y_train, x_test, y_test = arrays
+    images = [_as_images(x, where) for x in (x_train, x_test)]
+    labels = [_as_labels(y, where, len(spec.class_names)) for y in (y_train, y_test)]
+    for split, x, y in zip(("train", "test"), images, labels):
+        if len(x) != len(y):
+            raise KerarchError(
+                f"{where}: the {split} split has {len(x):,} images but {len(y):,} labels."
+            )
+    if images[0].shape[1:] != images[1].shape[1:]:
+        raise KerarchError(
+            f"{where}: train images are {images[0].shape[1:]} but test images "
+            f"are {images[1].shape[1:]}."
+        )
+    return [images[0], labels[0], images[1], labels[1]]
+
+
+def _as_images(x, where):
+    """uint8 images with a channel axis."""
+    if x.dtype != np.uint8 or x.ndim not in (3, 4):
+        raise KerarchError(
+            f"{where}: images must be uint8 shaped (N, H, W) or (N, H, W, C), "
+            f"got {x.dtype} {x.shape}."
+        )
+    return x[..., np.newaxis] if x.ndim == 3 else x
+
+
+def _as_labels(y, where, num_classes):
+    """int64 labels, checked to lie in [0, num_classes)."""
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise KerarchError(
+            f"{where}: labels must be integers shaped (N,), got {y.dtype} {y.shape}."
+        )
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise KerarchError(
+            f"{where}: labels must lie in 0..{num_classes - 1}, found {y.min()}..{y.max()}."
+        )
+    return y.astype(np.int64)
+
+
+def _image_data(spec, arrays, source, notice=None):
+    """An ImageData for `spec`, logging where it came from."""
+    x_train, y_train, x_test, y_test = arrays
+    logger.info("Loaded %s (%s train, %s test images) from %s.",
+                spec.name, f"{len(x_train):,}", f"{len(x_test):,}", source)
+    return ImageData(spec.name, x_train, y_train, x_test, y_test,
+                     list(spec.class_names), source, notice)
+
+
+def _fallback(fashion, arrays, source, tried):
+    """Fashion-MNIST standing in for MNIST, with a logged notice."""
+    notice = (
+        f"MNIST was not found, so Fashion-MNIST from {source} is used instead "
+        "(same 28x28 grayscale format, 10 classes, but clothing, not digits: "
+        f"results are not MNIST results). To use real MNIST, {_how_to_supply_mnist()}. "
+        f"Tried: {'; '.join(tried)}."
+    )
+    logger.warning(notice)
+    return _image_data(fashion, arrays, source, notice)
+
+
+def _nothing_found(spec, tried):
+    """The error message when no source holds `spec`."""
+    supply = (
+        _how_to_supply_mnist() if spec.name == "mnist"
+        else f"pass data_dir= a folder holding the 4 IDX files {', '.join(_IDX_STEMS)} "
+        f"(each plain or .gz), or put them in {_keras_path(spec)}"
+    )
+    return (
+        f"No copy of {spec.title} was found. Tried: {'; '.join(tried)}. "
+        f"To supply it, {supply}; or prepare it with TensorFlow Datasets into "
+        f"{_tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset KERARCH_OFFLINE) "
+        "on a machine with internet; or run `apt-get install dataset-fashion-mnist` "
+        f"for the offline Fashion-MNIST copy in {_SYSTEM_FASHION_DIR}"
+        + (" (used in place of MNIST)." if spec.name == "mnist" else ".")
+    )
+
+
+def _how_to_supply_mnist():
+    """How to give kerarch real MNIST, for messages."""
+    return (
+        f"pass data_dir= a folder holding the 4 IDX files {', '.join(_IDX_STEMS)} "
+        f"(each plain or .gz) or mnist.npz (arrays {', '.join(_NPZ_KEYS)}), "
+        f"or put mnist.npz in {os.path.join(_keras_datasets_dir(), '')}"
+    )
+
+
+def _one_line(error):
+    """The first line of an exception's message, with its type."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _keras_datasets_dir():
+    """The Keras datasets cache folder ($KERAS_HOME/datasets, default ~/.keras/datasets)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets")
+
+
+def _keras_path(spec):
+    """Where Keras caches `spec`."""
+    return os.path.join(_keras_datasets_dir(), spec.keras_cache)
+
+
+def _tfds_dir():
+    """The TFDS data dir ($TFDS_DATA_DIR, default ~/tensorflow_datasets)."""
+    default = os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
+    return os.environ.get("TFDS_DATA_DIR") or default
+
+
+def _system_fashion_dir():
+    """The offline Fashion-MNIST folder ($KERARCH_FASHION_MNIST_DIR or the Debian one)."""
+    return os.environ.get("KERARCH_FASHION_MNIST_DIR") or _SYSTEM_FASHION_DIR
+
+
+def _system_fashion_label():
+    """How to name the offline Fashion-MNIST copy in messages."""
+    if os.environ.get("KERARCH_FASHION_MNIST_DIR"):
+        return f"offline copy {_system_fashion_dir()} (KERARCH_FASHION_MNIST_DIR)"
+    return f"Debian package dataset-fashion-mnist ({_SYSTEM_FASHION_DIR})"

@@ -1,0 +1,404 @@
+"""One call from a trained Keras model to a verified export directory.
+
+    report = export_model(model, "saved_models/lenet5-mnist/run-1",
+                          quantize="int8", representative_data=x_train,
+                          eval_inputs=x_test[:500], eval_labels=y_test[:500])
+
+The directory holds `model.keras`, `saved_model/`, `model.tflite` (float32),
+`model_<mode>.tflite` per quantize mode and `export_report.json`. It appears
+only complete and verified: everything is built in a hidden sibling
+`.tmp-<name>-<random>` and renamed into place at the end.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import secrets
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kerarch.errors import KerarchError
+from kerarch.export.tflite import QUANTIZE_MODES, TFLITE_FILES, convert_saved_model, tensor_summary, tflite_predict
+
+REPORT_FILE = "export_report.json"
+TASKS = ("classification", "regression")
+
+
+class ExportVerificationError(KerarchError):
+    """An exported file disagrees with the Keras model beyond the allowed limit."""
+
+
+def export_model(
+    model,
+    out_dir,
+    *,
+    quantize=None,
+    representative_data=None,
+    eval_inputs=None,
+    eval_labels=None,
+    task="classification",
+    float_tolerance=1e-4,
+    max_int8_accuracy_drop=None,
+    representative_samples=200,
+    overwrite=False,
+):
+    """Exports `model` to Keras, SavedModel and TFLite files, verified, atomically.
+
+    Every export is checked against the Keras model's own outputs on
+    `eval_inputs`: the reloaded `.keras` file, the SavedModel's `serve`
+    signature and the float32 `.tflite` must agree within
+    `float_tolerance * max(1, max|keras output|)` -- absolute for outputs
+    within [-1, 1] (probabilities, tanh images), relative to the largest
+    output magnitude beyond that (logits, unnormalised regression), since
+    float32 rounding grows with magnitude. Quantized files cannot meet that;
+    they are measured and reported (max/mean abs difference; for
+    classification argmax agreement with Keras and, with `eval_labels`,
+    accuracy), and only the int8 accuracy drop can fail the export.
+
+    Args:
+        model: a built Keras model with one input and one output.
+        out_dir: the directory to create, e.g. saved_models/<recipe>/<run-id>.
+        quantize: None, one of "dynamic", "float16", "int8", or a list of them.
+            "int8" is full-integer post-training quantization: int8 input
+            and output tensors, builtin int8 kernels only.
+        representative_data: training inputs (numpy, batch first) that
+            calibrate int8; `representative_samples` of them are used.
+        eval_inputs: held-out inputs (numpy, batch first) for verification.
+        eval_labels: their labels (class ids or one-hot), classification only.
+        task: "classification" (argmax is the prediction) or "regression".
+        float_tolerance: allowed max abs difference of float exports (scaled
+            as above).
+        max_int8_accuracy_drop: fail when int8 accuracy is lower than the
+            Keras accuracy by more than this (a fraction, e.g. 0.01).
+        representative_samples: calibration samples for int8.
+        overwrite: replace an existing `out_dir` (after the new export is
+            complete); without it an existing `out_dir` is an error.
+
+    Returns:
+        The report dict also written to `export_report.json`.
+
+    Raises:
+        KerarchError: bad arguments, an unsupported model, or a failed
+            conversion.
+        ExportVerificationError: an export disagrees with the Keras model.
+    """
+    modes = _quantize_modes(quantize)
+    if task not in TASKS:
+        raise KerarchError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}.")
+    input_shape = _single_io_shape(model)
+    eval_inputs = _eval_inputs(eval_inputs, input_shape)
+    if eval_labels is not None:
+        if task != "classification":
+            raise KerarchError("eval_labels only apply to task='classification'.")
+        eval_labels = _class_ids(eval_labels, len(eval_inputs))
+    if "int8" in modes and representative_data is None:
+        raise KerarchError("quantize='int8' needs representative_data (a few hundred training inputs).")
+    if max_int8_accuracy_drop is not None and ("int8" not in modes or eval_labels is None):
+        raise KerarchError("max_int8_accuracy_drop needs quantize='int8', task='classification' and eval_labels.")
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise KerarchError(f"{out_dir} already exists; choose another run id or pass overwrite=True.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _make_sibling(out_dir, ".tmp")
+    try:
+        report = _build(
+            model,
+            tmp,
+            modes=modes,
+            representative_data=representative_data,
+            representative_samples=representative_samples,
+            eval_inputs=eval_inputs,
+            eval_labels=eval_labels,
+            task=task,
+            float_tolerance=float_tolerance,
+            max_int8_accuracy_drop=max_int8_accuracy_drop,
+        )
+        _fsync_tree(tmp)
+        _move_into_place(tmp, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def _build(model, tmp, *, modes, representative_data, representative_samples, eval_inputs, eval_labels, task,
+           float_tolerance, max_int8_accuracy_drop):
+    import keras
+    import tensorflow as tf
+
+    timings = {}
+    clock = time.perf_counter()
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    reference = np.asarray(model.predict(eval_inputs, batch_size=64, verbose=0), np.float32)
+    tolerance = float_tolerance * max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
+    files = {"keras": "model.keras", "saved_model": "saved_model", "tflite": TFLITE_FILES[None]}
+    for mode in modes:
+        files[f"tflite_{mode}"] = TFLITE_FILES[mode]
+    files["report"] = REPORT_FILE
+    artifacts = {}
+    lap("keras_predict")
+
+    model.save(tmp / files["keras"])
+    try:
+        restored = keras.saving.load_model(tmp / files["keras"])
+    except Exception as exc:
+        raise ExportVerificationError(
+            f"model.keras does not load back ({type(exc).__name__}: {exc}); are all custom layers registered "
+            "with @keras.saving.register_keras_serializable?"
+        ) from exc
+    outputs = restored.predict(eval_inputs, batch_size=64, verbose=0)
+    artifacts["keras"] = _check_float("keras", outputs, reference, tolerance)
+    del restored
+    lap("keras")
+
+    model.export(str(tmp / files["saved_model"]), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp / files["saved_model"]))  # keep it: .serve alone loses the variables
+    outputs = np.concatenate(
+        [np.asarray(loaded.serve(tf.constant(eval_inputs[i : i + 64]))) for i in range(0, len(eval_inputs), 64)]
+    )
+    artifacts["saved_model"] = _check_float("saved_model", outputs, reference, tolerance)
+    del loaded
+    lap("saved_model")
+
+    for mode in (None, *modes):
+        key = "tflite" if mode is None else f"tflite_{mode}"
+        path = tmp / files[key]
+        path.write_bytes(
+            convert_saved_model(
+                tmp / files["saved_model"],
+                mode,
+                representative_data=representative_data if mode == "int8" else None,
+                representative_samples=representative_samples,
+            )
+        )
+        lap(f"convert_{mode or 'float32'}")
+        outputs = tflite_predict(path, eval_inputs)
+        if mode is None:
+            artifacts[key] = _check_float(key, outputs, reference, tolerance)
+        else:
+            artifacts[key] = _measure_quantized(outputs, reference, task)
+        artifacts[key].update(tensor_summary(path))
+        lap(f"verify_{mode or 'float32'}")
+
+    accuracy = None
+    if eval_labels is not None:
+        accuracy = {"keras": _accuracy(reference, eval_labels)}
+        for key in ["tflite"] + [f"tflite_{mode}" for mode in modes]:
+            artifacts[key]["accuracy"] = accuracy[key] = _accuracy(artifacts[key].pop("_outputs"), eval_labels)
+    for entry in artifacts.values():
+        entry.pop("_outputs", None)
+
+    float_bytes = _size(tmp / files["tflite"])
+    for key, entry in artifacts.items():
+        entry["path"] = files[key]
+        entry["bytes"] = _size(tmp / files[key])
+        if key.startswith("tflite_"):
+            entry["size_vs_float"] = round(entry["bytes"] / float_bytes, 4)
+
+    report = {
+        "model": model.name,
+        "task": task,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "input_shape": [None, *_input_shape(model)],
+        "output_shape": [None, *reference.shape[1:]],
+        "num_eval_samples": int(len(eval_inputs)),
+        "float_tolerance": float_tolerance,
+        "float_tolerance_effective": tolerance,
+        "quantization": {
+            "modes": list(modes),
+            "int8": {
+                "full_integer": True,
+                "inference_input_type": "int8",
+                "inference_output_type": "int8",
+                "supported_ops": ["TFLITE_BUILTINS_INT8"],
+                "representative_samples": int(min(representative_samples, len(representative_data))),
+                "max_accuracy_drop": max_int8_accuracy_drop,
+            }
+            if "int8" in modes
+            else None,
+        },
+        "files": files,
+        "artifacts": artifacts,
+        "accuracy": accuracy,
+        "timings_s": timings,
+        "versions": _versions(),
+    }
+    if max_int8_accuracy_drop is not None:
+        drop = accuracy["keras"] - accuracy["tflite_int8"]
+        report["quantization"]["int8"]["accuracy_drop"] = drop
+        if drop > max_int8_accuracy_drop:
+            raise ExportVerificationError(
+                f"int8 TFLite accuracy {accuracy['tflite_int8']:.4f} is {drop:.4f} below Keras "
+                f"({accuracy['keras']:.4f}), more than max_int8_accuracy_drop={max_int8_accuracy_drop}."
+            )
+    (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _check_float(name, outputs, reference, tolerance):
+    outputs = np.asarray(outputs, np.float32)
+    if outputs.shape != reference.shape:
+        raise ExportVerificationError(f"{name}: output shape {outputs.shape} differs from Keras {reference.shape}.")
+    diff = np.abs(outputs - reference)
+    max_diff = float(diff.max()) if diff.size else 0.0
+    if not np.isfinite(max_diff) or max_diff > tolerance:
+        raise ExportVerificationError(
+            f"{name} export disagrees with the Keras model: max abs difference {max_diff:.3g} "
+            f"> tolerance {tolerance:.3g} over {len(outputs)} eval samples."
+        )
+    return {"max_abs_diff": max_diff, "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+            "tolerance": tolerance, "_outputs": outputs}
+
+
+def _measure_quantized(outputs, reference, task):
+    if outputs.shape != reference.shape:
+        raise ExportVerificationError(f"quantized output shape {outputs.shape} differs from Keras {reference.shape}.")
+    diff = np.abs(outputs - reference)
+    entry = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()), "_outputs": outputs}
+    if task == "classification":
+        entry["argmax_agreement"] = float(np.mean(_predictions(outputs) == _predictions(reference)))
+    return entry
+
+
+def _predictions(outputs):
+    outputs = outputs.reshape(len(outputs), -1)
+    # One output unit is read as a sigmoid probability: class 1 above 0.5.
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0.5).astype(int)
+    return outputs.argmax(axis=1)
+
+
+def _accuracy(outputs, labels):
+    return float(np.mean(_predictions(outputs) == labels))
+
+
+def _quantize_modes(quantize):
+    if quantize is None:
+        return ()
+    modes = (quantize,) if isinstance(quantize, str) else tuple(quantize)
+    for mode in modes:
+        if mode not in QUANTIZE_MODES:
+            raise KerarchError(f"Unknown quantize mode {mode!r}; valid: {', '.join(QUANTIZE_MODES)} (or None).")
+    return tuple(dict.fromkeys(modes))
+
+
+def _input_shape(model):
+    return [None if d is None else int(d) for d in model.inputs[0].shape[1:]]
+
+
+def _single_io_shape(model):
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except AttributeError:
+        inputs = outputs = None
+    if not inputs or not outputs:
+        raise KerarchError(f"Model {model.name!r} has no symbolic inputs/outputs; export a built functional or Sequential model.")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise KerarchError(
+            f"Model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; "
+            "export_model handles one input and one output."
+        )
+    return _input_shape(model)
+
+
+def _eval_inputs(eval_inputs, input_shape):
+    if eval_inputs is None:
+        raise KerarchError("export_model needs eval_inputs (held-out samples) to verify the exported files.")
+    x = np.asarray(eval_inputs, np.float32)
+    if x.ndim != len(input_shape) + 1 or any(d is not None and d != s for d, s in zip(input_shape, x.shape[1:])):
+        raise KerarchError(f"eval_inputs of shape {x.shape} do not fit the model input {[None, *input_shape]}.")
+    if len(x) == 0:
+        raise KerarchError("eval_inputs is empty.")
+    return x
+
+
+def _class_ids(labels, count):
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        labels = labels.argmax(axis=1)
+    labels = labels.reshape(-1)
+    if len(labels) != count:
+        raise KerarchError(f"eval_labels has {len(labels)} entries for {count} eval_inputs.")
+    return labels.astype(int)
+
+
+def _size(path):
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _versions():
+    import keras
+    import tensorflow as tf
+
+    import kerarch
+
+    versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+                "kerarch": kerarch.__version__}
+    try:
+        import ai_edge_litert
+
+        versions["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "unknown")
+    except ImportError:  # pragma: no cover - a hard dependency in practice
+        pass
+    return versions
+
+
+def _make_sibling(out_dir, prefix):
+    """A new hidden directory beside out_dir; unlike mkdtemp, its mode follows the umask."""
+    while True:
+        path = out_dir.parent / f"{prefix}-{out_dir.name}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _fsync_tree(root):
+    """Flushes every file and directory under root, so the rename publishes data on disk."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                os.fsync(f.fileno())
+        fd = os.open(dirpath, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _move_into_place(tmp, out_dir, overwrite):
+    """Renames the finished tmp dir to out_dir; an old out_dir goes only after that."""
+    old = None
+    if os.path.lexists(out_dir):
+        if not overwrite:
+            raise KerarchError(f"{out_dir} appeared during the export; not replacing it without overwrite=True.")
+        old = _make_sibling(out_dir, ".old")
+        os.replace(out_dir, old / "previous")
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        if old is not None:
+            os.replace(old / "previous", out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    fd = os.open(out_dir.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

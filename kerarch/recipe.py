@@ -1,0 +1,224 @@
+"""Recipes: data → model → train → evaluate → export, composing builders.
+
+A recipe is a `Recipe` subclass in the top-level `recipes` package,
+registered under its kebab-case name:
+
+    @register_recipe("lenet-mnist")
+    class LenetMnist(Recipe):
+        "LeNet-5 on MNIST."
+        Config = LenetMnistConfig
+        def load_data(self): ...
+        def build_model(self, data): ...       # runs inside strategy.scope()
+        def datasets(self, data): ...          # (train, validation) tf.data
+        def evaluate(self, model, data): ...   # {metric: value}
+        def export_inputs(self, data): ...     # samples for export checks
+"""
+
+import importlib
+import logging
+import pkgutil
+import time
+
+import keras
+
+from kerarch.config import RecipeConfig, from_dict, parse_overrides, to_dict
+from kerarch.errors import KerarchError
+from kerarch.registry import RECIPES
+from kerarch.training.callbacks import default_callbacks, progress_verbosity
+from kerarch.training.distribute import describe_strategy, is_chief, make_strategy, set_precision
+from kerarch.io import read_json
+from kerarch.training.run import Run, export_rows
+
+log = logging.getLogger("kerarch")
+
+
+def register_recipe(name):
+    """Registers a Recipe subclass under its command-line name."""
+
+    def decorator(cls):
+        cls.name = name
+        return RECIPES.register(name)(cls)
+
+    return decorator
+
+
+def load_recipes():
+    """Imports every module of the `recipes` package, registering its recipes."""
+    import recipes
+
+    for module in pkgutil.iter_modules(recipes.__path__):
+        importlib.import_module(f"recipes.{module.name}")
+    return RECIPES
+
+
+def get_recipe(name):
+    return load_recipes().get(name)
+
+
+class Recipe:
+    """Base class: the steps of a recipe and a default `train` and `export`."""
+
+    name = None
+    Config = RecipeConfig
+    monitor = "val_loss"
+    task = "classification"
+
+    def __init__(self, config, run, strategy):
+        self.config = config
+        self.run = run
+        self.strategy = strategy
+
+    @classmethod
+    def description(cls):
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    # --- steps a recipe defines -------------------------------------------------
+    def load_data(self):
+        raise NotImplementedError
+
+    def build_model(self, data):
+        raise NotImplementedError
+
+    def datasets(self, data):
+        raise NotImplementedError
+
+    def evaluate(self, model, data):
+        raise NotImplementedError
+
+    def export_inputs(self, data):
+        """(representative training inputs, held-out inputs, held-out labels or None)."""
+        raise NotImplementedError
+
+    # --- steps with defaults ----------------------------------------------------
+    @property
+    def jit_compile(self):
+        return {"auto": "auto", "true": True, "false": False}[self.config.jit_compile]
+
+    def callbacks(self, model, data):
+        return default_callbacks(self.run.path, monitor=self.monitor, backup=True, best=self.run.chief)
+
+    def train(self, model, data):
+        train_ds, val_ds = self.datasets(data)
+        return model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=self.config.epochs,
+            steps_per_epoch=self.config.steps_per_epoch,
+            callbacks=self.callbacks(model, data),
+            verbose=progress_verbosity(self.config.verbose),
+            shuffle=False,  # tf.data shuffles
+        )
+
+    def model_to_export(self, model):
+        return model
+
+    def export(self, model, data):
+        return self.export_trained(self.model_to_export(model), data)
+
+    def export_trained(self, model, data):
+        """Exports an already unwrapped model to saved_models/<recipe>/<run-id>/ and verifies it."""
+        from kerarch.export import export_model
+
+        representative, inputs, labels = self.export_inputs(data)
+        report = export_model(
+            model,
+            self.run.export_dir,
+            quantize=self.config.quantize,
+            representative_data=representative,
+            eval_inputs=inputs,
+            eval_labels=labels,
+            task=self.task,
+            overwrite=True,
+        )
+        report["dir"] = str(self.run.export_dir)
+        return report
+
+
+def run_recipe(name, overrides=(), *, base_config=None):
+    """Runs recipe `name` with `key=value` overrides; returns its summary dict."""
+    recipe_cls = get_recipe(name)
+    config = parse_overrides(recipe_cls.Config, overrides, base=base_config)
+    strategy = make_strategy(config.strategy, devices=config.devices)
+    set_precision(config.precision)
+    keras.utils.set_random_seed(config.seed)
+
+    run = Run.open(
+        name, to_dict(config), run_dir=config.run_dir, resume=config.resume, overrides=overrides, chief=is_chief(strategy)
+    )
+    handler = _log_to(run.path / "log.txt")
+    try:
+        recipe = recipe_cls(config, run, strategy)
+        log.info("Recipe %s → %s", name, run.path)
+        started = time.time()
+        data = recipe.load_data()
+        source = getattr(data, "source", "generated by the recipe")
+        log.info("Data: %s", source)
+        run.write_config(strategy=describe_strategy(strategy), data_source=source, data_notice=getattr(data, "notice", None))
+        with strategy.scope():
+            model = recipe.build_model(data)
+        recipe.train(model, data)
+        metrics = recipe.evaluate(model, data)
+        metrics["train_wall_time_s"] = round(time.time() - started, 1)
+        export = recipe.export(model, data) if config.export and run.chief else None
+        summary = run.finish(metrics=metrics, export=export, description=recipe.description())
+        _print_summary(summary)
+        return summary
+    finally:
+        logging.getLogger("kerarch").removeHandler(handler)
+        handler.close()
+
+
+def _log_to(path):
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("kerarch").addHandler(handler)
+    return handler
+
+
+def _print_summary(summary):
+    print(f"\n{summary['recipe']} finished in {summary['wall_time_s']} s")
+    for key, value in summary["metrics"].items():
+        print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    print(f"  run folder: {summary['run_dir']}")
+    print(f"  report:     {summary['artifacts']['report']}")
+    for picture in summary["artifacts"]["pictures"]:
+        print(f"  picture:    {picture}")
+    if "export" in summary:
+        print(f"  exported:   {summary['export']['dir']}")
+        for path, size, check in export_rows(summary["export"]):
+            print(f"    {path:24s} {size:>11,} bytes  {check}")
+
+
+# Keys `kerarch export` accepts: what to export, and where the representative data is.
+_EXPORT_KEYS = ("quantize", "data_dir")
+
+
+def reexport(run_dir, overrides=()):
+    """Exports a finished run again, e.g. with another `quantize=`; returns the export report."""
+    from pathlib import Path
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise KerarchError(f"{run_dir} is not a run folder (no config.json). Runs live under runs/<recipe>/<timestamp>/.")
+    for pair in overrides:
+        if pair.partition("=")[0] not in _EXPORT_KEYS:
+            raise KerarchError(f"kerarch export accepts only {', '.join(k + '=' for k in _EXPORT_KEYS)}; got {pair!r}.")
+    saved = read_json(run_dir / "config.json")
+    recipe_cls = get_recipe(saved["recipe"])
+    config = parse_overrides(recipe_cls.Config, overrides, base=from_dict(recipe_cls.Config, saved["config"]))
+    run = Run(saved["recipe"], run_dir, to_dict(config))
+    recipe = recipe_cls(config, run, make_strategy("default"))
+    model = _exportable_model(recipe, run)
+    report = recipe.export_trained(model, recipe.load_data())
+    print(f"Re-exported {run_dir} → {report['dir']}")
+    return report
+
+
+def _exportable_model(recipe, run):
+    exported = run.export_dir / "model.keras"
+    best = run.path / "checkpoints" / "best.keras"
+    if exported.exists():
+        return keras.saving.load_model(exported)
+    if best.exists():
+        return recipe.model_to_export(keras.saving.load_model(best))
+    raise KerarchError(f"No model to export for {run.path}: neither {exported} nor {best} exists.")

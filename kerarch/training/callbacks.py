@@ -1,0 +1,133 @@
+"""Callbacks a run gets by default, and the two Keras needs help with."""
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerarch.io import atomic_path, write_json
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that survives a kill at any moment and restores every optimizer.
+
+    Keras's callback writes the weights file and then the epoch file in place,
+    so a kill in between pairs new weights with an old epoch, and a kill while
+    writing leaves a corrupt file; it also builds only `model.optimizer` before
+    loading (keras-team/keras#19389), so models with several optimizers (GANs)
+    silently restart their optimizer state. Here each backup is a new weights
+    file, and the small JSON that names it is replaced atomically: that rename
+    is the commit point.
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self._state_path = Path(backup_dir) / "state.json"
+
+    def _load_model(self):
+        if not self._state_path.exists():
+            return
+        state = json.loads(self._state_path.read_text())
+        build_optimizers(self.model)
+        self.model.load_weights(Path(self.backup_dir) / state["weights"])
+        self.model._initial_epoch = state["epoch"]
+        self.restored_epoch = state["epoch"]
+
+    def _save_model(self):
+        backup_dir = Path(self.backup_dir)
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch{self._current_epoch:04d}-batch{self._last_batch_seen}.weights.h5"
+        with atomic_path(backup_dir / weights) as tmp:
+            os.remove(tmp)  # Keras refuses to overwrite an existing file.
+            self.model.save_weights(tmp)
+        write_json(self._state_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": weights})
+        for old in backup_dir.glob("*.weights.h5"):
+            if old.name != weights:
+                old.unlink()
+
+
+def build_optimizers(model):
+    """Creates optimizer variables so that saved optimizer state can load into them."""
+    if hasattr(model, "build_optimizers"):
+        model.build_optimizers()
+    elif model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model as `.keras` whenever `monitor` improves, atomically.
+
+    Our own because keras.callbacks.ModelCheckpoint writes in place: a kill
+    mid-write leaves a corrupt file named like the good one.
+    """
+
+    def __init__(self, path, monitor="val_loss", mode="auto"):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.sign = -1.0 if mode == "min" or (mode == "auto" and "loss" in monitor) else 1.0
+        self.best = -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(value) or self.sign * value <= self.best:
+            return
+        self.best = self.sign * value
+        with atomic_path(self.path) as tmp:
+            os.remove(tmp)
+            self.model.save(tmp)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Saves a grid of generated images after every epoch (fixed noise, so epochs compare).
+
+    Args:
+        sample_fn: maps a batch of inputs to images in [0, 1].
+        inputs: the fixed inputs (noise, or noise and labels).
+        out_dir: folder for `epoch_001.png`, ...
+    """
+
+    def __init__(self, sample_fn, inputs, out_dir, *, rows=None, row_labels=None):
+        super().__init__()
+        self.sample_fn = sample_fn
+        self.inputs = inputs
+        self.out_dir = Path(out_dir)
+        self.rows = rows
+        self.row_labels = row_labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerarch.training.plots import image_grid
+
+        images = np.asarray(self.sample_fn(self.inputs))
+        image_grid(
+            images, self.out_dir / f"epoch_{epoch + 1:03d}.png",
+            rows=self.rows, row_labels=self.row_labels, title=f"epoch {epoch + 1}",
+        )
+
+
+def progress_verbosity(mode="auto"):
+    """Keras `verbose=` for a progress mode: a live bar on terminals, a line per epoch in logs."""
+    if mode == "auto":
+        mode = "bar" if sys.stdout.isatty() else "epoch"
+    return {"bar": 1, "epoch": 2, "none": 0}[mode]
+
+
+def default_callbacks(run_dir, *, monitor="val_loss", backup=True, best=True):
+    """BackupAndRestore, best checkpoint, TensorBoard, CSV metrics, TerminateOnNaN."""
+    run_dir = Path(run_dir)
+    # Metrics are logged before the backup commits an epoch: a kill in between
+    # repeats that epoch, and the curves keep its last row (read_metrics_csv).
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
+    ]
+    if best:
+        callbacks.append(BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor=monitor))
+    if backup:
+        callbacks.append(ResumableBackup(run_dir / "backup"))
+    return callbacks

@@ -1,0 +1,114 @@
+"""tf.distribute set-up: logical CPU devices, strategies, dtype policies.
+
+MirroredStrategy replicates the model on the GPUs (or logical CPU devices)
+of one machine; MultiWorkerMirroredStrategy extends it to several machines
+described by the TF_CONFIG environment variable.
+"""
+
+import json
+import logging
+import os
+
+import keras
+
+from kerarch.errors import KerarchError
+
+log = logging.getLogger("kerarch")
+
+STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device", "default")
+
+
+def split_cpu(devices):
+    """Splits the first CPU into `devices` logical devices (idempotent).
+
+    Must run before TensorFlow initialises its runtime (before any op).
+    """
+    import tensorflow as tf
+
+    if not devices or devices < 2:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current and len(current) == devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)]
+        )
+    except RuntimeError:
+        have = len(tf.config.list_logical_devices("CPU"))
+        raise KerarchError(
+            f"devices={devices} must be set before TensorFlow starts, but it already runs with "
+            f"{have} logical CPU device(s). Pass devices= on the command line of a fresh process."
+        ) from None
+
+
+def make_strategy(name="auto", *, devices=None):
+    """Returns the tf.distribute strategy named by `name`.
+
+    Args:
+        name: "auto" (MirroredStrategy on 2+ GPUs, or on the logical CPUs when
+            `devices` >= 2; otherwise the default strategy), "mirrored",
+            "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG),
+            "one_device" or "default".
+        devices: number of logical CPU devices to split the CPU into first.
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise KerarchError(f"Unknown strategy {name!r}. Choose one of: {', '.join(STRATEGIES)}.")
+    if name == "multi_worker":
+        return _multi_worker_strategy()
+    split_cpu(devices)
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) >= 2 or (devices or 0) >= 2 else "default"
+    if name == "mirrored":
+        replicas = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in replicas])
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices("CPU"))[0].name)
+    return tf.distribute.get_strategy()
+
+
+def _multi_worker_strategy():
+    import tensorflow as tf
+
+    tf_config = os.environ.get("TF_CONFIG")
+    if not tf_config:
+        raise KerarchError(
+            "strategy=multi_worker needs the TF_CONFIG environment variable, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}} '
+            "on each machine with its own index. See the README section 'Many machines'."
+        )
+    try:
+        json.loads(tf_config)
+    except json.JSONDecodeError as error:
+        raise KerarchError(f"TF_CONFIG is not valid JSON: {error}.") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy):
+    """True for the worker that writes artifacts (always true on one machine)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def describe_strategy(strategy):
+    import tensorflow as tf
+
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except RuntimeError:  # The default strategy has no device list.
+        devices = [tf.config.list_logical_devices()[0].name]
+    return {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "devices": devices}
+
+
+def set_precision(policy):
+    """Sets the global Keras dtype policy ("float32", "mixed_float16", "mixed_bfloat16")."""
+    keras.mixed_precision.set_dtype_policy(policy)
+    if policy != "float32":
+        log.info("Mixed precision: compute in %s, variables in float32.", policy.split("_")[1])

@@ -1,0 +1,5 @@
+"""kerarch recipes: one module per recipe, `recipes/<snake_name>.py` for `<kebab-name>`.
+
+Each module registers a `kerarch.recipe.Recipe` subclass with
+`@register_recipe("kebab-name")`; `kerarch list` shows them all.
+"""

@@ -1,0 +1,60 @@
+"""lenet-mnist: LeNet-5 (LeCun et al. 1998) on MNIST or Fashion-MNIST."""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from kerarch.config import RecipeConfig, option
+from kerarch.data import load_image_classification, make_dataset, scale_images
+from kerarch.data.splits import split_validation
+from kerarch.recipe import Recipe, register_recipe
+from kerarch.vision import lenet5
+
+
+@dataclasses.dataclass
+class LenetMnistConfig(RecipeConfig):
+    epochs: int = option(20, "Passes over the training data.")
+    batch_size: int = option(128, "Global batch size, split across replicas.")
+    dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
+                          choices=("mnist", "fashion_mnist"))
+    learning_rate: float = option(1e-3, "Adam learning rate.")
+    activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper, or relu).")
+    validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).")
+    train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.")
+
+
+@register_recipe("lenet-mnist")
+class LenetMnist(Recipe):
+    """LeNet-5 classifier on 28x28 digits or garments; exports float and int8 TFLite."""
+
+    Config = LenetMnistConfig
+    monitor = "val_accuracy"
+
+    def load_data(self):
+        data = load_image_classification(self.config.dataset, self.config.data_dir)
+        return split_validation(data, self.config.validation_examples, self.config.train_examples, self.config.seed)
+
+    def build_model(self, data):
+        model = lenet5(input_shape=data.input_shape, num_classes=data.num_classes, activation=self.config.activation)
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.config.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=self.jit_compile,
+        )
+        return model
+
+    def datasets(self, data):
+        batch = self.config.batch_size
+        train = make_dataset(data.x_train, data.y_train, batch_size=batch, shuffle=True, seed=self.config.seed, map_fn=scale_images)
+        val = make_dataset(data.x_val, data.y_val, batch_size=batch, map_fn=scale_images)
+        return train, val
+
+    def evaluate(self, model, data):
+        test = make_dataset(data.x_test, data.y_test, batch_size=self.config.batch_size, map_fn=scale_images)
+        loss, accuracy = model.evaluate(test, verbose=0)
+        return {"dataset": data.name, "test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+    def export_inputs(self, data):
+        return np.asarray(scale_images(data.x_train[:500])), np.asarray(scale_images(data.x_test)), data.y_test
