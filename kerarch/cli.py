@@ -26,7 +26,7 @@ def main(argv=None):
     try:
         return args.handler(args) or 0
     except KerarchError as error:
-        print(textwrap.fill(f"error: {error}", width=100), file=sys.stderr)
+        print(textwrap.fill(f"error: {error}", width=100, break_on_hyphens=False, break_long_words=False), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume from the last finished epoch.", file=sys.stderr)

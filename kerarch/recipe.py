@@ -160,12 +160,23 @@ def run_recipe(name, overrides=(), *, base_config=None):
         metrics = recipe.evaluate(model, data)
         metrics["train_wall_time_s"] = round(time.time() - started, 1)
         export = recipe.export(model, data) if config.export and run.chief else None
-        summary = run.finish(metrics=metrics, export=export, description=recipe.description())
+        summary = run.finish(
+            metrics=metrics, export=export, description=recipe.description(), optimizer_iterations=optimizer_iterations(model)
+        )
         _print_summary(summary)
         return summary
     finally:
         logging.getLogger("kerarch").removeHandler(handler)
         handler.close()
+
+
+def optimizer_iterations(model):
+    """{attribute: steps taken} for every optimizer the model holds (one, or a GAN's two)."""
+    return {
+        name: int(keras.ops.convert_to_numpy(value.iterations))
+        for name, value in vars(model).items()
+        if isinstance(value, keras.optimizers.Optimizer)
+    }
 
 
 def _log_to(path):

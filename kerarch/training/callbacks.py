@@ -109,6 +109,20 @@ class SampleGrid(keras.callbacks.Callback):
         )
 
 
+class SyncReplicaState(keras.callbacks.Callback):
+    """Averages BatchNorm moving statistics across replicas after every epoch.
+
+    See `kerarch.training.distribute.sync_replica_variables`; it runs before
+    the other epoch-end callbacks so that checkpoints, sample grids and
+    evaluation all see one consistent model.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        from kerarch.training.distribute import sync_replica_variables
+
+        sync_replica_variables(self.model)
+
+
 def progress_verbosity(mode="auto"):
     """Keras `verbose=` for a progress mode: a live bar on terminals, a line per epoch in logs."""
     if mode == "auto":
@@ -117,11 +131,12 @@ def progress_verbosity(mode="auto"):
 
 
 def default_callbacks(run_dir, *, monitor="val_loss", backup=True, best=True):
-    """BackupAndRestore, best checkpoint, TensorBoard, CSV metrics, TerminateOnNaN."""
+    """Replica sync, BackupAndRestore, best checkpoint, TensorBoard, CSV metrics, TerminateOnNaN."""
     run_dir = Path(run_dir)
     # Metrics are logged before the backup commits an epoch: a kill in between
     # repeats that epoch, and the curves keep its last row (read_metrics_csv).
     callbacks = [
+        SyncReplicaState(),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),

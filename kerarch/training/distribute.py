@@ -5,6 +5,7 @@ of one machine; MultiWorkerMirroredStrategy extends it to several machines
 described by the TF_CONFIG environment variable.
 """
 
+import functools
 import json
 import logging
 import os
@@ -65,10 +66,19 @@ def make_strategy(name="auto", *, devices=None):
         name = "mirrored" if len(gpus) >= 2 or (devices or 0) >= 2 else "default"
     if name == "mirrored":
         replicas = gpus or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in replicas])
+        return _mirrored(tuple(d.name for d in replicas))
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices("CPU"))[0].name)
     return tf.distribute.get_strategy()
+
+
+@functools.lru_cache(maxsize=None)
+def _mirrored(devices):
+    # One instance per device set: two MirroredStrategy objects in one process
+    # hand out clashing collective-op keys, and their all-reduces mix up tensors.
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(list(devices))
 
 
 def _multi_worker_strategy():
@@ -112,3 +122,28 @@ def set_precision(policy):
     keras.mixed_precision.set_dtype_policy(policy)
     if policy != "float32":
         log.info("Mixed precision: compute in %s, variables in float32.", policy.split("_")[1])
+
+
+def sync_replica_variables(model):
+    """Averages the model's non-trainable float variables across replicas.
+
+    Keras 3 creates BatchNormalization's moving statistics with
+    aggregation="none": under MirroredStrategy each replica updates its own
+    copy from its own shard, the copies drift apart, a distributed predict()
+    answers differently per replica, and saving keeps only replica 0's.
+    Moving averages are linear, so the mean of the replicas' copies is the
+    moving average of the global batch statistics (the variance up to the
+    spread of the shard means). Returns how many variables were averaged.
+    """
+    import tensorflow as tf
+
+    averaged = 0
+    for variable in model.non_trainable_variables:
+        value = getattr(variable, "value", variable)
+        if not isinstance(value, tf.distribute.DistributedValues) or not value.dtype.is_floating:
+            continue
+        replicas = value.values  # one component per local replica
+        if len(replicas) > 1:
+            variable.assign(tf.add_n([tf.convert_to_tensor(r) for r in replicas]) / len(replicas))
+            averaged += 1
+    return averaged

@@ -52,6 +52,9 @@ class GAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        # Create optimizer slots now, in the strategy scope: created lazily inside
+        # the replicated train step (Adam's moments) they fail under MirroredStrategy.
+        self.build_optimizers()
 
     @property
     def metrics(self):

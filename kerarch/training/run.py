@@ -103,7 +103,7 @@ class Run:
     def add_picture(self, path, caption):
         self.pictures.append((Path(path), caption))
 
-    def finish(self, *, metrics, export=None, description=""):
+    def finish(self, *, metrics, export=None, description="", optimizer_iterations=None):
         """Writes curves.png, summary.json and report.md; returns the summary."""
         from kerarch.training.plots import plot_curves, read_metrics_csv
 
@@ -118,6 +118,7 @@ class Run:
             "metrics": metrics,
             "wall_time_s": round(time.time() - self.started, 1),
             "resumed": self.resumed,
+            "optimizer_iterations": optimizer_iterations or {},
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),
             "artifacts": {
                 "config": str(self.path / "config.json"),

@@ -1,0 +1,108 @@
+import dataclasses
+import json
+import subprocess
+import sys
+import typing
+
+import pytest
+
+from kerarch import cli
+from kerarch.config import RecipeConfig, describe, from_dict, option, parse_overrides, to_dict
+from kerarch.errors import KerarchError
+
+
+@dataclasses.dataclass
+class DemoConfig(RecipeConfig):
+    rate: float = option(0.1, "A float.")
+    widths: typing.Tuple[int, ...] = option((8, 16), "A tuple.")
+    mode: str = option("a", "A choice.", choices=("a", "b"))
+
+
+def test_overrides_convert_each_type():
+    config = parse_overrides(DemoConfig, ["epochs=3", "rate=0.5", "widths=4,5,6", "export=false", "steps_per_epoch=none", "mode=b"])
+    assert (config.epochs, config.rate, config.widths, config.export, config.steps_per_epoch, config.mode) == (
+        3, 0.5, (4, 5, 6), False, None, "b"
+    )
+    assert parse_overrides(DemoConfig, []).widths == (8, 16)
+
+
+def test_override_chain_from_a_saved_config():
+    saved = json.loads(json.dumps(to_dict(parse_overrides(DemoConfig, ["widths=1,2", "epochs=7"]))))
+    config = parse_overrides(DemoConfig, ["rate=2"], base=from_dict(DemoConfig, saved))
+    assert (config.widths, config.epochs, config.rate) == ((1, 2), 7, 2.0)
+
+
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("epoch=3", "Unknown key 'epoch'.*Valid keys: .*epochs"),
+        ("epochs=three", "'three' for 'epochs' is not a valid int"),
+        ("export=maybe", "'maybe' for 'export' is not a valid bool"),
+        ("epochs=none", "'none' for 'epochs' is not a valid int"),
+        ("mode=c", "'c' for 'mode' is not one of: a, b"),
+        ("precision=float64", "is not one of: float32, mixed_float16, mixed_bfloat16"),
+        ("epochs", "Expected key=value"),
+    ],
+)
+def test_bad_overrides_are_explained(pair, message):
+    with pytest.raises(KerarchError, match=message):
+        parse_overrides(DemoConfig, [pair])
+
+
+def test_describe_documents_every_key():
+    rows = {key: (type_name, default, help_text) for key, type_name, default, help_text in describe(DemoConfig)}
+    assert rows["widths"][:2] == ("tuple of int", "8,16")
+    assert rows["steps_per_epoch"][:2] == ("int or none", "none")
+    assert "One of: a, b" in rows["mode"][2]
+    assert all(help_text for _, _, help_text in rows.values())
+
+
+def test_cli_lists_recipes_and_builders(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "gan-mnist" in out and "lenet-mnist" in out and "lenet5" in out and "dcgan_generator" in out
+
+
+def test_cli_info_prints_defaults(capsys):
+    assert cli.main(["info", "gan-mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "latent_dim" in out and "batch_size" in out and "Override with" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "lenet-mnis"], "Unknown recipe 'lenet-mnis'. Did you mean: lenet-mnist"),
+        (["run", "lenet-mnist", "learning_rat=0.1"], "Unknown key 'learning_rat'"),
+        (["run", "lenet-mnist", "epochs=1.5"], "not a valid int"),
+        (["info", "gan"], "Unknown recipe 'gan'"),
+        (["export", "no/such/run"], "is not a run folder"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_paragraph(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_cli_missing_data_dir_exits_2(workdir, capsys):
+    assert cli.main(["run", "lenet-mnist", f"data_dir={workdir / 'nowhere'}"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "train-images-idx3-ubyte" in err and "Traceback" not in err
+
+
+def test_cli_corrupt_data_dir_exits_2(workdir, idx_dataset, capsys):
+    path = idx_dataset / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    assert cli.main(["run", "lenet-mnist", f"data_dir={idx_dataset}"]) == 2
+    assert "train-images-idx3-ubyte.gz" in capsys.readouterr().err
+
+
+def test_console_script_exit_code_and_no_traceback():
+    result = subprocess.run(
+        [sys.executable, "-m", "kerarch.cli", "run", "gan-mnist", "epochs=-"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "error: Value '-' for 'epochs' is not a valid int" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,186 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerarch
+from kerarch.errors import KerarchError
+from kerarch.recipe import get_recipe, optimizer_iterations, run_recipe
+from kerarch.training import GAN, make_strategy
+from kerarch.training.callbacks import SyncReplicaState
+from kerarch.training.distribute import split_cpu
+
+
+def _one_step(strategy, x, y):
+    keras.utils.set_random_seed(7)
+    with strategy.scope():
+        model = kerarch.build("lenet5")
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
+    history = model.fit(dataset, epochs=1, verbose=0)
+    return history.history["loss"][0], model.get_weights()
+
+
+def test_mirrored_step_equals_one_device_step():
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 28, 28, 1)).astype("float32"), rng.integers(0, 10, size=32)
+    mirrored = make_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync == 2
+    loss_2, weights_2 = _one_step(mirrored, x, y)
+    loss_1, weights_1 = _one_step(tf.distribute.get_strategy(), x, y)
+    assert loss_2 == pytest.approx(loss_1, rel=1e-5)
+    for w2, w1 in zip(weights_2, weights_1):
+        np.testing.assert_allclose(w2, w1, rtol=1e-4, atol=1e-6)
+    # The step really changed the weights (the check above is not trivially true).
+    keras.utils.set_random_seed(7)
+    assert not np.allclose(kerarch.build("lenet5").get_weights()[0], weights_1[0])
+
+
+def test_auto_strategy_and_device_split_errors():
+    assert make_strategy("auto", devices=2).num_replicas_in_sync == 2
+    assert make_strategy("auto").num_replicas_in_sync == 1
+    with pytest.raises(KerarchError, match="must be set before TensorFlow starts"):
+        split_cpu(4)
+    with pytest.raises(KerarchError, match="Unknown strategy"):
+        make_strategy("parameter_server")
+
+
+def test_multi_worker_without_tf_config_is_explained(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(KerarchError, match="TF_CONFIG"):
+        make_strategy("multi_worker")
+
+
+def test_gan_train_step_under_two_replicas():
+    strategy = make_strategy("mirrored")
+    with strategy.scope():
+        gan = GAN(
+            kerarch.build("dcgan_generator", latent_dim=8, filters=4),
+            kerarch.build("dcgan_discriminator", filters=4),
+            latent_dim=8,
+            seed=1,
+        )
+        gan.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
+    before = [w.copy() for w in gan.generator.get_weights()]
+    images = np.random.default_rng(0).uniform(-1, 1, size=(64, 28, 28, 1)).astype("float32")
+    history = gan.fit(
+        tf.data.Dataset.from_tensor_slices(images).batch(32, drop_remainder=True),
+        epochs=1, verbose=0, callbacks=[SyncReplicaState()],
+    )
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(history.history)
+    assert optimizer_iterations(gan) == {"g_optimizer": 2, "d_optimizer": 2}
+    assert any(not np.allclose(a, b) for a, b in zip(before, gan.generator.get_weights()))
+
+    # BatchNorm moving statistics agree across replicas after the epoch
+    # (SyncReplicaState), so distributed predict() equals a plain call.
+    z = np.random.default_rng(1).normal(size=(16, 8)).astype("float32")
+    np.testing.assert_allclose(gan.generator.predict(z, verbose=0), np.asarray(gan.generator(z)), atol=1e-6)
+
+    # Each replica draws its own noise.
+    noise = strategy.run(tf.function(lambda: gan.sample_noise(4)))
+    first, second = (np.asarray(v) for v in strategy.experimental_local_results(noise))
+    assert not np.allclose(first, second)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _metric_epochs(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("recipe, extra", [("lenet-mnist", ["validation_examples=64"]), ("gan-mnist", ["filters=4", "latent_dim=8"])])
+def test_interrupted_run_resumes_at_the_right_epoch(recipe, extra, workdir, idx_dataset, monkeypatch):
+    args = [f"data_dir={idx_dataset}", "epochs=3", "batch_size=64", "export=false", "verbose=none", *extra]
+    recipe_cls = get_recipe(recipe)
+    original = recipe_cls.callbacks
+    monkeypatch.setattr(recipe_cls, "callbacks", lambda self, m, d: original(self, m, d) + [_Interrupt(2)])
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe, args)
+    (run_dir,) = (workdir / "runs" / recipe).iterdir()
+    state = json.loads((run_dir / "backup" / "state.json").read_text())
+    assert state["epoch"] == 2
+    assert not (run_dir / "summary.json").exists()
+
+    monkeypatch.setattr(recipe_cls, "callbacks", original)
+    summary = run_recipe(recipe, args)
+    assert summary["resumed"] and summary["run_dir"] == str(run_dir.relative_to(workdir))
+    assert _metric_epochs(run_dir) == [0, 1, 2]
+    steps = 256 // 64 if recipe == "lenet-mnist" else 320 // 64
+    # Optimizer state came back: 3 epochs of steps in all, not 1 epoch's worth.
+    assert set(summary["optimizer_iterations"].values()) == {3 * steps}
+    assert not (run_dir / "backup").exists()
+
+
+def test_killed_process_resumes(workdir, idx_dataset):
+    """SIGKILL at an arbitrary moment after the first epoch; the same command resumes."""
+    command = [
+        sys.executable, "-m", "kerarch.cli", "run", "lenet-mnist", f"data_dir={idx_dataset}",
+        "epochs=40", "batch_size=32", "validation_examples=32", "export=false", "verbose=none",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    state_files = []
+    while time.time() < deadline and not state_files:
+        state_files = list((workdir / "runs").glob("lenet-mnist/*/backup/state.json"))
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert state_files, "the run never backed up an epoch"
+    killed_at = json.loads(state_files[0].read_text())["epoch"]
+    assert 1 <= killed_at < 40
+
+    command[command.index("epochs=40")] = "epochs=40"
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Resuming the interrupted run" in result.stderr
+    run_dir = state_files[0].parent.parent
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["optimizer_iterations"]["optimizer"] == 40 * (288 // 32)
+    assert sorted(set(_metric_epochs(run_dir))) == list(range(40))
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "kerarch.cli", "run", "lenet-mnist", f"data_dir={idx_dataset}", "strategy=multi_worker",
+             "epochs=2", "batch_size=64", "validation_examples=64", "export=false", "verbose=none", "run_dir=runs/mw"],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    config = json.loads((workdir / "runs" / "mw" / "config.json").read_text())
+    assert config["strategy"]["strategy"] == "MultiWorkerMirroredStrategy"
+    assert config["strategy"]["replicas"] == 2
+    summary = json.loads((workdir / "runs" / "mw" / "summary.json").read_text())
+    assert summary["optimizer_iterations"]["optimizer"] == 2 * (256 // 64)
