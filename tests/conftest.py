@@ -4,7 +4,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("KERARCH_OFFLINE", "1")  # tests never download
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 if os.environ["KERAS_BACKEND"] == "tensorflow":
@@ -18,19 +17,9 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":
 @pytest.fixture
 def idx_dataset(tmp_path):
     """A tiny MNIST-format dataset (IDX files): 10 classes, learnable bright-bar patterns."""
-    from kerarch.data import write_idx
+    from tiny_data import write_tiny_mnist
 
-    folder = tmp_path / "tiny_mnist"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 320), ("t10k", 80)):
-        labels = np.arange(count) % 10
-        images = rng.integers(0, 40, size=(count, 28, 28)).astype("uint8")
-        for i, label in enumerate(labels):
-            images[i, 2 * label + 4 : 2 * label + 7, 4:24] = 255
-        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
-        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels.astype("uint8"))
-    return folder
+    return write_tiny_mnist(tmp_path / "tiny_mnist")
 
 
 @pytest.fixture

@@ -1,0 +1,126 @@
+"""kerarch benchmarks: `make bench` (or `python benchmarks/run_all.py --help`).
+
+Measures on this machine, and writes benchmarks/results/<timestamp>.json:
+- train_throughput: images/s of one training step of LeNet-5 and of the
+  default DCGAN (filters=32), float32, with and without XLA.
+- tflite_latency: median single-image latency of LeNet-5 float and int8 TFLite.
+- gan_mnist_default_run: wall time of `kerarch run gan-mnist` with its
+  defaults against the goal of 10 minutes on a 2-core CPU (set-up excluded).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERARCH_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+GAN_GOAL_S = 600
+
+
+def train_throughput(steps=20, batch_size=128):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import kerarch
+    from kerarch.training import GAN
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, size=(batch_size * steps, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=len(images))
+    results = {}
+    for jit in (False, True):
+        model = kerarch.build("lenet5")
+        model.compile("adam", "sparse_categorical_crossentropy", jit_compile=jit)
+        data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
+        results[f"lenet5_jit={jit}"] = _images_per_second(model, data, len(images))
+
+        gan = GAN(kerarch.build("dcgan_generator", latent_dim=64, filters=32),
+                  kerarch.build("dcgan_discriminator", filters=32), latent_dim=64)
+        gan.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                    d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit)
+        data = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).cache()
+        results[f"dcgan_filters32_jit={jit}"] = _images_per_second(gan, data, len(images))
+    return results
+
+
+def _images_per_second(model, data, count):
+    model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
+    start = time.perf_counter()
+    model.fit(data, epochs=1, verbose=0)
+    return round(count / (time.perf_counter() - start), 1)
+
+
+def tflite_latency():
+    import keras
+    import numpy as np
+
+    import kerarch
+    from kerarch.export import export_model, tflite_latency as latency
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(512, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 10, size=512)
+    model = kerarch.build("lenet5")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = export_model(model, Path(tmp) / "lenet5", quantize="int8", representative_data=x[:200],
+                              eval_inputs=x[:100], eval_labels=y[:100])
+        out = {}
+        for key in ("tflite", "tflite_int8"):
+            path = Path(tmp) / "lenet5" / report["artifacts"][key]["path"]
+            out[key] = {"bytes": report["artifacts"][key]["bytes"], **latency(path, x[:1], runs=200)}
+    keras.backend.clear_session()
+    return out
+
+
+def gan_mnist_default_run():
+    """Runs the default gan-mnist in a fresh process and checks the 10-minute goal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "kerarch"), "run", "gan-mnist", "verbose=epoch"],
+            cwd=tmp, capture_output=True, text=True,
+        )
+        wall = round(time.perf_counter() - start, 1)
+        if result.returncode != 0:
+            raise SystemExit(f"gan-mnist failed:\n{result.stderr[-3000:]}")
+        summary = json.loads(next(Path(tmp, "runs", "gan-mnist").glob("*/summary.json")).read_text())
+    return {"wall_time_s": wall, "goal_s": GAN_GOAL_S, "within_goal": wall <= GAN_GOAL_S, "metrics": summary["metrics"]}
+
+
+BENCHMARKS = {"train_throughput": train_throughput, "tflite_latency": tflite_latency, "gan_mnist_default_run": gan_mnist_default_run}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    args = parser.parse_args()
+    results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    for name in args.only or BENCHMARKS:
+        print(f"[bench] {name} ...", flush=True)
+        results[name] = BENCHMARKS[name]()
+        print(json.dumps(results[name], indent=2), flush=True)
+    out = ROOT / "benchmarks" / "results" / f"{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"[bench] results written to {out}")
+    gan = results.get("gan_mnist_default_run")
+    if gan and not gan["within_goal"]:
+        print(f"[bench] gan-mnist took {gan['wall_time_s']} s, over the {GAN_GOAL_S} s goal", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
