@@ -19,7 +19,9 @@ EXIT_USAGE = 2
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.INFO, format="[kerarch] %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     args = _parser().parse_args(argv)
     from kerarch.errors import KerarchError
 
@@ -31,6 +33,18 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to resume from the last finished epoch.", file=sys.stderr)
         return 130
+
+
+class _Formatter(logging.Formatter):
+    """One line per message; warnings as a framed, wrapped paragraph that stands out."""
+
+    def format(self, record):
+        message = record.getMessage()
+        if record.levelno < logging.WARNING:
+            return f"[kerarch] {message}"
+        rule = "!" * 100
+        body = textwrap.fill(f"{record.levelname}: {message}", width=100, break_on_hyphens=False, break_long_words=False)
+        return f"{rule}\n{body}\n{rule}"
 
 
 def _parser():

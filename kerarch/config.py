@@ -12,9 +12,9 @@ import typing
 from kerarch.errors import KerarchError
 
 
-def option(default, help, *, choices=None):
-    """A dataclass field that documents itself for `kerarch info`."""
-    metadata = {"help": help, "choices": tuple(choices) if choices else None}
+def option(default, help, *, choices=None, minimum=None):
+    """A dataclass field that documents itself for `kerarch info`; `minimum` is inclusive."""
+    metadata = {"help": help, "choices": tuple(choices) if choices else None, "minimum": minimum}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -24,9 +24,9 @@ def option(default, help, *, choices=None):
 class RecipeConfig:
     """Keys every recipe accepts."""
 
-    epochs: int = option(10, "Passes over the training data.")
-    batch_size: int = option(128, "Global batch size, split across replicas.")
-    steps_per_epoch: typing.Optional[int] = option(None, "Cap on training steps per epoch (none: the whole dataset).")
+    epochs: int = option(10, "Passes over the training data.", minimum=1)
+    batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
+    steps_per_epoch: typing.Optional[int] = option(None, "Cap on training steps per epoch (none: the whole dataset).", minimum=1)
     dataset: str = option("mnist", "Named dataset to train on.")
     data_dir: typing.Optional[str] = option(None, "Folder holding a local copy of the dataset (skips caches and downloads).")
     strategy: str = option(
@@ -35,7 +35,9 @@ class RecipeConfig:
         "mirrored, multi_worker (from TF_CONFIG), one_device, default.",
         choices=("auto", "mirrored", "multi_worker", "one_device", "default"),
     )
-    devices: typing.Optional[int] = option(None, "Split the CPU into this many logical devices (for MirroredStrategy without GPUs).")
+    devices: typing.Optional[int] = option(
+        None, "Split the CPU into this many logical devices (for MirroredStrategy without GPUs).", minimum=1
+    )
     precision: str = option(
         "float32", "Keras dtype policy.", choices=("float32", "mixed_float16", "mixed_bfloat16")
     )
@@ -63,6 +65,8 @@ def describe(config_cls):
         choices = f.metadata.get("choices")
         if choices:
             help_text += f" One of: {', '.join(_format(c) for c in choices)}."
+        if f.metadata.get("minimum") is not None:
+            help_text += f" At least {f.metadata['minimum']}."
         rows.append((f.name, _type_name(hints[f.name]), _format(default), help_text))
     return rows
 
@@ -81,7 +85,7 @@ def parse_overrides(config_cls, pairs, *, base=None):
             raise KerarchError(
                 f"Unknown key {key!r} for this recipe. Valid keys: {', '.join(sorted(fields))}."
             )
-        values[key] = _convert(key, raw.strip(), hints[key], fields[key].metadata.get("choices"))
+        values[key] = _convert(key, raw.strip(), hints[key], fields[key].metadata)
     config = dataclasses.replace(base, **values) if base is not None else config_cls(**values)
     return config
 
@@ -106,7 +110,8 @@ _FALSE = {"false", "0", "no", "off"}
 _NONE = {"none", "null", ""}
 
 
-def _convert(key, raw, hint, choices):
+def _convert(key, raw, hint, metadata):
+    choices, minimum = metadata.get("choices"), metadata.get("minimum")
     optional, inner = _unwrap_optional(hint)
     if optional and raw.lower() in _NONE:
         value = None
@@ -121,6 +126,8 @@ def _convert(key, raw, hint, choices):
         raise KerarchError(
             f"Value {raw!r} for {key!r} is not one of: {', '.join(_format(c) for c in choices)}."
         )
+    if minimum is not None and value is not None and value < minimum:
+        raise KerarchError(f"Value {raw!r} for {key!r} must be at least {minimum}.")
     return value
 
 

@@ -19,17 +19,17 @@ to_tanh_range = functools.partial(scale_images, low=-1.0, high=1.0)
 
 @dataclasses.dataclass
 class GanMnistConfig(RecipeConfig):
-    epochs: int = option(3, "Passes over the training data (3 fit a 2-core CPU in under 10 minutes).")
-    batch_size: int = option(128, "Global batch size, split across replicas.")
+    epochs: int = option(3, "Passes over the training data (3 fit a 2-core CPU in under 10 minutes).", minimum=1)
+    batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
                           choices=("mnist", "fashion_mnist"))
-    latent_dim: int = option(64, "Size of the noise vector z.")
-    filters: int = option(32, "Generator/discriminator base width (the paper's 64 is ~3x slower on a CPU).")
-    learning_rate: float = option(2e-4, "Adam learning rate of both networks (paper: 2e-4).")
+    latent_dim: int = option(64, "Size of the noise vector z.", minimum=1)
+    filters: int = option(32, "Generator/discriminator base width (the paper's 64 is ~3x slower on a CPU).", minimum=1)
+    learning_rate: float = option(2e-4, "Adam learning rate of both networks (paper: 2e-4).", minimum=0.0)
     beta_1: float = option(0.5, "Adam beta_1 (paper: 0.5).")
     label_smoothing: float = option(0.1, "One-sided label smoothing of the real targets (Salimans et al. 2016).")
-    grid_size: int = option(8, "Sample grids are grid_size x grid_size images.")
-    train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.")
+    grid_size: int = option(8, "Sample grids are grid_size x grid_size images.", minimum=1)
+    train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
 
 
 @register_recipe("gan-mnist")

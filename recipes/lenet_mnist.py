@@ -14,14 +14,14 @@ from kerarch.vision import lenet5
 
 @dataclasses.dataclass
 class LenetMnistConfig(RecipeConfig):
-    epochs: int = option(20, "Passes over the training data.")
-    batch_size: int = option(128, "Global batch size, split across replicas.")
+    epochs: int = option(20, "Passes over the training data.", minimum=1)
+    batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
                           choices=("mnist", "fashion_mnist"))
-    learning_rate: float = option(1e-3, "Adam learning rate.")
+    learning_rate: float = option(1e-3, "Adam learning rate.", minimum=0.0)
     activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper, or relu).")
-    validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).")
-    train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.")
+    validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).", minimum=1)
+    train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
 
 
 @register_recipe("lenet-mnist")

@@ -42,6 +42,8 @@ def test_override_chain_from_a_saved_config():
         ("mode=c", "'c' for 'mode' is not one of: a, b"),
         ("precision=float64", "is not one of: float32, mixed_float16, mixed_bfloat16"),
         ("epochs", "Expected key=value"),
+        ("epochs=0", "'0' for 'epochs' must be at least 1"),
+        ("devices=-2", "'-2' for 'devices' must be at least 1"),
     ],
 )
 def test_bad_overrides_are_explained(pair, message):
