@@ -25,7 +25,7 @@ from kerarch.config import RecipeConfig, from_dict, parse_overrides, to_dict
 from kerarch.errors import KerarchError
 from kerarch.registry import RECIPES
 from kerarch.training.callbacks import default_callbacks, progress_verbosity
-from kerarch.training.distribute import describe_strategy, is_chief, make_strategy, set_precision
+from kerarch.training.distribute import describe_strategy, fix_multi_worker_fit, is_chief, make_strategy, set_precision
 from kerarch.io import read_json
 from kerarch.training.run import Run, export_rows
 
@@ -99,6 +99,7 @@ class Recipe:
 
     def train(self, model, data):
         train_ds, val_ds = self.datasets(data)
+        fix_multi_worker_fit(model, self.strategy)
         return model.fit(
             train_ds,
             validation_data=val_ds,

@@ -147,3 +147,49 @@ def sync_replica_variables(model):
             variable.assign(tf.add_n([tf.convert_to_tensor(r) for r in replicas]) / len(replicas))
             averaged += 1
     return averaged
+
+
+def fix_multi_worker_fit(model, strategy):
+    """Lets `model.fit` run under MultiWorkerMirroredStrategy with Keras 3.15.
+
+    Two upstream bugs (tensorflow/tensorflow#72388), both worked around only
+    when the strategy is MultiWorkerMirroredStrategy:
+    - `fit` builds the model from a first batch that it all-reduces across
+      workers, and that eager reduction of a distributed batch fails. The
+      build only needs shapes and dtypes: the first local replica's batch is used.
+    - the train step reduces its scalar logs with `reduce(..., axis=0)`, which
+      fails on 0-d tensors: they are reduced with `axis=None` (the same mean).
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def build_from_local_batch(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda x: strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues) else x,
+                    next(it),
+                )
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = build_from_local_batch
+    if not getattr(tf_trainer.reduce_per_replica, "kerarch_patched", False):
+        tf_trainer.reduce_per_replica = _reduce_scalars_across_workers(tf_trainer.reduce_per_replica)
+
+
+def _reduce_scalars_across_workers(reduce_per_replica):
+    import tensorflow as tf
+
+    def patched(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    patched.kerarch_patched = True
+    return patched
