@@ -114,7 +114,9 @@ def describe_strategy(strategy):
         devices = list(strategy.extended.worker_devices)
     except RuntimeError:  # The default strategy has no device list.
         devices = [tf.config.list_logical_devices()[0].name]
-    return {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync, "devices": devices}
+    public = ("MultiWorkerMirroredStrategy", "MirroredStrategy", "OneDeviceStrategy")
+    name = next((n for n in public if isinstance(strategy, getattr(tf.distribute, n))), "default")
+    return {"strategy": name, "replicas": strategy.num_replicas_in_sync, "devices": devices}
 
 
 def set_precision(policy):
