@@ -11,6 +11,7 @@ from kerarch.registry import BUILDERS
 from kerarch import mlp  # noqa: F401,E402
 from kerarch import vision  # noqa: F401,E402
 from kerarch import generative  # noqa: F401,E402
+from kerarch import sequence  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

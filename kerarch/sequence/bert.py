@@ -1,0 +1,328 @@
+"""BERT (encoder, pretraining heads, classifier) and DistilBERT.
+
+Layer names and layouts are keras-hub's `BertBackbone` / `DistilBertBackbone`
+ones, so parameter counts agree exactly and preset weights copy layer by layer.
+"""
+
+import keras
+import keras_hub
+from keras import layers, ops
+
+from kerarch.registry import register_builder
+from kerarch.sequence.common import (
+    BiasAdd,
+    copy_weights,
+    gelu_approximate,
+    load_preset,
+    preset_architecture,
+    resolve_config,
+)
+
+# The BERT sizes of Devlin et al. (base, large) and Turc et al. 2019 (tiny ... medium).
+BERT_CONFIGS = {
+    "tiny": dict(num_layers=2, num_heads=2, hidden_dim=128, intermediate_dim=512),
+    "mini": dict(num_layers=4, num_heads=4, hidden_dim=256, intermediate_dim=1024),
+    "small": dict(num_layers=4, num_heads=8, hidden_dim=512, intermediate_dim=2048),
+    "medium": dict(num_layers=8, num_heads=8, hidden_dim=512, intermediate_dim=2048),
+    "base": dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072),
+    "large": dict(num_layers=24, num_heads=16, hidden_dim=1024, intermediate_dim=4096),
+}
+_BERT_DEFAULTS = dict(vocabulary_size=30522, max_sequence_length=512, num_segments=2)
+_ARCHITECTURE = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "max_sequence_length")
+DISTILBERT_CONFIG = dict(
+    vocabulary_size=30522, num_layers=6, num_heads=12, hidden_dim=768, intermediate_dim=3072, max_sequence_length=512
+)
+
+
+def _init():
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+def _bert_architecture(config, pretrained, overrides):
+    """(architecture dict, keras-hub backbone or None) for the bert builders."""
+    if pretrained is None:
+        configs = {key: {**_BERT_DEFAULTS, **value} for key, value in BERT_CONFIGS.items()}
+        return resolve_config("bert", configs, config, **overrides), None
+    backbone = load_preset(keras_hub.models.BertBackbone, pretrained)
+    return preset_architecture(backbone, _ARCHITECTURE + ("num_segments",), overrides), backbone
+
+
+def _bert_encoder(*, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, dropout,
+                  max_sequence_length, num_segments):
+    """BERT inputs, (B, T, H) sequence output, (B, H) pooled output and the token embedding."""
+    inputs = {
+        "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
+        "segment_ids": keras.Input(shape=(None,), dtype="int32", name="segment_ids"),
+        "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
+    }
+    token_embedding = layers.ReversibleEmbedding(
+        vocabulary_size, hidden_dim, embeddings_initializer=_init(), name="token_embedding"
+    )
+    tokens = token_embedding(inputs["token_ids"])  # (B, T, H)
+    positions = keras_hub.layers.PositionEmbedding(
+        max_sequence_length, initializer=_init(), name="position_embedding"
+    )(tokens)
+    segments = layers.Embedding(num_segments, hidden_dim, embeddings_initializer=_init(), name="segment_embedding")(
+        inputs["segment_ids"]
+    )
+    x = layers.Add(name="embeddings_add")((tokens, positions, segments))
+    x = layers.LayerNormalization(epsilon=1e-12, name="embeddings_layer_norm")(x)
+    x = layers.Dropout(dropout, name="embeddings_dropout")(x)
+    for i in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(
+            intermediate_dim=intermediate_dim,
+            num_heads=num_heads,
+            dropout=dropout,
+            activation=gelu_approximate,
+            layer_norm_epsilon=1e-12,
+            kernel_initializer=_init(),
+            name=f"transformer_layer_{i}",
+        )(x, padding_mask=inputs["padding_mask"])
+    # The pooled output: a tanh dense layer on the [CLS] (first) token.
+    pooled = layers.Dense(hidden_dim, activation="tanh", kernel_initializer=_init(), name="pooled_dense")(x[:, 0, :])
+    return inputs, x, pooled, token_embedding
+
+
+def _load_bert(model, backbone, num_layers):
+    if backbone is not None:
+        names = ["token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm", "pooled_dense"]
+        copy_weights(backbone, model, names + [f"transformer_layer_{i}" for i in range(num_layers)])
+    return model
+
+
+_BERT_ARGS_DOC = """config: "tiny", "mini", "small", "medium", "base" or "large".
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+            max_sequence_length, num_segments: override the config's value
+            (30,522 tokens, 512 positions, 2 segments) when set.
+        dropout: dropout rate of embeddings, attention and residuals.
+        pretrained: a keras-hub BERT preset name ("bert_tiny_en_uncased", ...)
+            or local preset directory; its weights are copied in and it fixes
+            the architecture. Needs the preset reachable (KerarchError if not)."""
+
+
+def _bert_body(config, pretrained, dropout, overrides):
+    architecture, backbone = _bert_architecture(config, pretrained, overrides)
+    inputs, sequence, pooled, embedding = _bert_encoder(dropout=dropout, **architecture)
+    return inputs, sequence, pooled, embedding, backbone, architecture["num_layers"]
+
+
+@register_builder("bert")
+def bert(
+    *,
+    config="base",
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    max_sequence_length=None,
+    dropout=0.1,
+    num_segments=None,
+    pretrained=None,
+    name="bert",
+):
+    """BERT encoder: token + position + segment embeddings, post-LN Transformer encoder layers.
+
+    Inputs `token_ids`, `segment_ids` and `padding_mask` (1 at real tokens),
+    all (B, T) int; outputs `sequence_output` (B, T, H) and `pooled_output`
+    (B, H), a tanh dense layer on the first ([CLS]) token. Same layout and
+    parameter count as keras-hub's `BertBackbone`: tiny 4,385,920, mini
+    11,170,560, small 28,763,648, medium 41,373,184, base 109,482,240,
+    large 335,141,888 (30,522-token vocabulary, 512 positions).
+
+    Args:
+        {args}
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` with dict inputs and outputs.
+
+    Reference:
+        Devlin, Chang, Lee & Toutanova, "BERT: Pre-training of Deep
+        Bidirectional Transformers for Language Understanding", NAACL 2019.
+        Turc, Chang, Lee & Toutanova, "Well-Read Students Learn Better",
+        2019 (the tiny to medium sizes).
+    """
+    inputs, sequence, pooled, _, backbone, depth = _bert_body(
+        config, pretrained, dropout,
+        dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments),
+    )
+    model = keras.Model(inputs, {"sequence_output": sequence, "pooled_output": pooled}, name=name)
+    return _load_bert(model, backbone, depth)
+
+
+@register_builder("bert_pretraining")
+def bert_pretraining(
+    *,
+    config="base",
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    max_sequence_length=None,
+    dropout=0.1,
+    num_segments=None,
+    pretrained=None,
+    name="bert_pretraining",
+):
+    """BERT with its two pretraining heads: masked LM and next-sentence prediction.
+
+    Inputs: the `bert` inputs plus `mask_positions` (B, M), the indices of
+    the masked tokens. Outputs: `mlm_logits` (B, M, V) -- dense + GELU +
+    layer norm at the masked positions, then the token embedding transposed
+    (tied) plus an output bias, the layout of keras-hub's `MaskedLMHead` in
+    `BertMaskedLM` -- and `nsp_logits` (B, 2) from the pooled output
+    (IsNext / NotNext). Parameters: the encoder's + H*H + 3H + V (masked LM)
+    + 2H + 2 (NSP); base: 110,106,428.
+
+    Args:
+        {args}
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` with dict inputs and outputs.
+
+    Reference:
+        Devlin, Chang, Lee & Toutanova, "BERT: Pre-training of Deep
+        Bidirectional Transformers for Language Understanding", NAACL 2019.
+    """
+    inputs, sequence, pooled, embedding, backbone, depth = _bert_body(
+        config, pretrained, dropout,
+        dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments),
+    )
+    inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
+    # MaskedLMHead's computation spelled out with plain layers (why: see common.BiasAdd).
+    x = ops.take_along_axis(sequence, ops.expand_dims(inputs["mask_positions"], -1), axis=1)  # (B, M, H)
+    x = layers.Dense(embedding.output_dim, activation="gelu", kernel_initializer=_init(), name="mlm_dense")(x)
+    x = layers.LayerNormalization(epsilon=1e-5, name="mlm_layer_norm")(x)
+    x = embedding(x, reverse=True)  # (B, M, V), tied to the input embedding
+    mlm_logits = BiasAdd(name="mlm_bias")(x)
+    nsp_logits = layers.Dense(2, kernel_initializer=_init(), name="nsp_logits")(pooled)
+    model = keras.Model(inputs, {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}, name=name)
+    return _load_bert(model, backbone, depth)
+
+
+@register_builder("bert_classifier")
+def bert_classifier(
+    *,
+    num_classes=2,
+    activation="softmax",
+    config="base",
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    max_sequence_length=None,
+    dropout=0.1,
+    num_segments=None,
+    pretrained=None,
+    name="bert_classifier",
+):
+    """BERT with a sequence-classification head: dropout and dense on the pooled output.
+
+    The fine-tuning setup of the paper (and keras-hub's `BertTextClassifier`):
+    class scores (B, num_classes) from the pooled [CLS] representation.
+    Parameters: the encoder's + (H + 1) * num_classes.
+
+    Args:
+        num_classes: classes of the classifier.
+        activation: output activation; None gives logits.
+        {args}
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` with the `bert` dict inputs.
+
+    Reference:
+        Devlin, Chang, Lee & Toutanova, "BERT: Pre-training of Deep
+        Bidirectional Transformers for Language Understanding", NAACL 2019.
+    """
+    inputs, _, pooled, _, backbone, depth = _bert_body(
+        config, pretrained, dropout,
+        dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments),
+    )
+    x = layers.Dropout(dropout, name="classifier_dropout")(pooled)
+    outputs = layers.Dense(num_classes, activation=activation, kernel_initializer=_init(), name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=name)
+    return _load_bert(model, backbone, depth)
+
+
+for _builder in (bert, bert_pretraining, bert_classifier):
+    _builder.__doc__ = _builder.__doc__.replace("{args}", _BERT_ARGS_DOC)
+
+
+@register_builder("distilbert")
+def distilbert(
+    *,
+    vocabulary_size=None,
+    num_layers=None,
+    num_heads=None,
+    hidden_dim=None,
+    intermediate_dim=None,
+    max_sequence_length=None,
+    dropout=0.1,
+    pretrained=None,
+    name="distilbert",
+):
+    """DistilBERT: BERT-base halved in depth, without segment embeddings or pooler.
+
+    Inputs `token_ids` and `padding_mask` (B, T); output the (B, T, H)
+    sequence output. Same layout and count as keras-hub's
+    `DistilBertBackbone`: 66,362,880 parameters for the defaults.
+
+    Args:
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+            max_sequence_length: override DistilBERT-base's value (30,522,
+            6, 12, 768, 3,072, 512) when set.
+        dropout: dropout rate of embeddings, attention and residuals.
+        pretrained: a keras-hub DistilBERT preset ("distil_bert_base_en_uncased")
+            or local preset directory; fixes the architecture (KerarchError if
+            unreachable).
+        name: model name.
+
+    Returns:
+        A functional `keras.Model` with dict inputs.
+
+    Reference:
+        Sanh, Debut, Chaumond & Wolf, "DistilBERT, a distilled version of
+        BERT: smaller, faster, cheaper and lighter", 2019.
+    """
+    overrides = dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads,
+                     hidden_dim=hidden_dim, intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length)
+    backbone = None
+    if pretrained is None:
+        architecture = resolve_config("distilbert", {"base": DISTILBERT_CONFIG}, "base", **overrides)
+    else:
+        backbone = load_preset(keras_hub.models.DistilBertBackbone, pretrained)
+        architecture = preset_architecture(backbone, _ARCHITECTURE, overrides)
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+    x = keras_hub.layers.TokenAndPositionEmbedding(
+        vocabulary_size=architecture["vocabulary_size"],
+        sequence_length=architecture["max_sequence_length"],
+        embedding_dim=architecture["hidden_dim"],
+        embeddings_initializer=_init(),
+        name="token_and_position_embedding",
+    )(token_ids)
+    x = layers.LayerNormalization(epsilon=1e-12, name="embeddings_layer_norm")(x)
+    x = layers.Dropout(dropout, name="embeddings_dropout")(x)
+    for i in range(architecture["num_layers"]):
+        x = keras_hub.layers.TransformerEncoder(
+            intermediate_dim=architecture["intermediate_dim"],
+            num_heads=architecture["num_heads"],
+            dropout=dropout,
+            activation="gelu",
+            layer_norm_epsilon=1e-12,
+            kernel_initializer=_init(),
+            name=f"transformer_layer_{i}",
+        )(x, padding_mask=padding_mask)
+    model = keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, x, name=name)
+    if backbone is not None:
+        names = ["token_and_position_embedding", "embeddings_layer_norm"]
+        copy_weights(backbone, model, names + [f"transformer_layer_{i}" for i in range(architecture["num_layers"])])
+    return model

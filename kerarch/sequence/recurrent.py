@@ -1,0 +1,160 @@
+"""Stacked recurrent networks: Elman RNN, LSTM and GRU.
+
+One generic builder (`_recurrent`) takes the cell; `simple_rnn`, `lstm` and
+`gru` are thin wrappers, as keras.applications does for ResNet depths. Each
+builds a sequence classifier over token ids (`task="classify"`) or a
+forecaster over float series (`task="forecast"`).
+"""
+
+import keras
+from keras import layers
+
+from kerarch.registry import register_builder
+
+_CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+_TASKS = ("classify", "forecast")
+
+
+def _recurrent(
+    cell,
+    *,
+    task,
+    vocabulary_size,
+    embedding_dim,
+    sequence_length,
+    num_classes,
+    activation,
+    input_shape,
+    horizon,
+    num_targets,
+    units,
+    num_layers,
+    dropout,
+    bidirectional,
+    name,
+):
+    if task not in _TASKS:
+        raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
+    if task == "classify":
+        inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")  # (B, T)
+        # Id 0 is padding: the mask makes every recurrent layer skip it, so a
+        # padded sequence gives the same output as the unpadded one.
+        x = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+    else:
+        inputs = keras.Input(shape=input_shape, name="series")  # (B, T, features)
+        x = inputs
+    for i in range(1, num_layers + 1):
+        # All but the last layer hand their whole sequence to the next one.
+        rnn = _CELLS[cell](units, return_sequences=i < num_layers, name=f"{cell}{i}")
+        if bidirectional:
+            # Forward and backward states concatenated: 2 * units features.
+            rnn = layers.Bidirectional(rnn, merge_mode="concat", name=f"{cell}{i}_bidirectional")
+        x = rnn(x)  # (B, T, units) inside the stack, (B, units) after the last layer
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{cell}{i}_dropout")(x)
+    if task == "classify":
+        outputs = layers.Dense(num_classes, activation=activation, name="predictions")(x)
+    else:
+        num_targets = input_shape[-1] if num_targets is None else num_targets
+        x = layers.Dense(horizon * num_targets, name="forecast_dense")(x)
+        outputs = layers.Reshape((horizon, num_targets), name="forecast")(x)  # (B, horizon, targets)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _make_builder(cell, reference):
+    def builder(
+        *,
+        task="classify",
+        vocabulary_size=20000,
+        embedding_dim=128,
+        sequence_length=None,
+        num_classes=2,
+        activation="softmax",
+        input_shape=(None, 1),
+        horizon=1,
+        num_targets=None,
+        units=128,
+        num_layers=1,
+        dropout=0.0,
+        bidirectional=False,
+        name=cell,
+    ):
+        return _recurrent(
+            cell,
+            task=task,
+            vocabulary_size=vocabulary_size,
+            embedding_dim=embedding_dim,
+            sequence_length=sequence_length,
+            num_classes=num_classes,
+            activation=activation,
+            input_shape=input_shape,
+            horizon=horizon,
+            num_targets=num_targets,
+            units=units,
+            num_layers=num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            name=name,
+        )
+
+    builder.__name__ = builder.__qualname__ = cell
+    builder.__doc__ = _DOC.format(title=_TITLES[cell], cell=cell, reference=reference)
+    return register_builder(cell)(builder)
+
+
+_TITLES = {
+    "simple_rnn": "Elman recurrent network (SimpleRNN)",
+    "lstm": "Long short-term memory network",
+    "gru": "Gated recurrent unit network",
+}
+
+_DOC = """{title}: stacked, optionally bidirectional.
+
+    `task="classify"`: token ids (B, T) -> embedding (id 0 is padding and is
+    masked) -> `num_layers` recurrent layers -> class probabilities
+    (B, num_classes). `task="forecast"`: a float series (B, T, features) ->
+    the recurrent stack -> the next `horizon` steps (B, horizon, num_targets).
+    Inner layers return sequences; the last returns its final state. With
+    `bidirectional=True` each layer runs forwards and backwards and
+    concatenates both (2 * units features). Dropout sits between layers (on
+    the non-recurrent connections, as Zaremba et al. 2014).
+
+    Args:
+        task: "classify" or "forecast".
+        vocabulary_size: token ids are in [0, vocabulary_size); 0 is padding.
+        embedding_dim: width of the token embedding (classify).
+        sequence_length: fixed length of the token sequences, or None (classify).
+        num_classes: classes of the classifier.
+        activation: activation of the classifier output; None gives logits.
+        input_shape: (timesteps, features) of the series; timesteps may be None (forecast).
+        horizon: number of future steps predicted (forecast).
+        num_targets: features predicted per step; None means all input features (forecast).
+        units: hidden units per layer and direction.
+        num_layers: recurrent layers stacked.
+        dropout: dropout rate after each recurrent layer (0 disables it).
+        bidirectional: run every layer in both directions (Schuster & Paliwal 1997).
+        name: model name.
+
+    Returns:
+        A functional `keras.Model`; layers `{cell}1`, `{cell}2`, ... (wrapped as
+        `{cell}1_bidirectional` when bidirectional).
+
+    Reference:
+        {reference}
+        Schuster & Paliwal, "Bidirectional Recurrent Neural Networks", IEEE
+        Transactions on Signal Processing, 1997.
+    """
+
+simple_rnn = _make_builder(
+    "simple_rnn", 'Elman, "Finding Structure in Time", Cognitive Science, 1990.'
+)
+lstm = _make_builder(
+    "lstm", 'Hochreiter & Schmidhuber, "Long Short-Term Memory", Neural Computation, 1997.'
+)
+gru = _make_builder(
+    "gru",
+    'Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for\n'
+    '        Statistical Machine Translation", EMNLP 2014.',
+)
