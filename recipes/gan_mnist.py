@@ -19,7 +19,7 @@ to_tanh_range = functools.partial(scale_images, low=-1.0, high=1.0)
 
 @dataclasses.dataclass
 class GanMnistConfig(RecipeConfig):
-    epochs: int = option(3, "Passes over the training data (3 fit a 2-core CPU in under 10 minutes).", minimum=1)
+    epochs: int = option(4, "Passes over the training data (4 fit a 2-core CPU in under 10 minutes).", minimum=1)
     batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
                           choices=("mnist", "fashion_mnist"))

@@ -36,6 +36,9 @@ def read_metrics_csv(path):
 def plot_curves(metrics, path, *, title=None):
     """One panel per metric, training and validation (`val_`) overlaid, per epoch."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    metrics = {k: v for k, v in metrics.items() if not all(math.isnan(x) for x in v)}  # e.g. NA val_ columns
     names = [k for k in metrics if k != "epoch" and not k.startswith("val_")]
     names += [k[4:] for k in metrics if k.startswith("val_") and k[4:] not in metrics]
     if not names:
@@ -50,6 +53,7 @@ def plot_curves(metrics, path, *, title=None):
                 ax.plot(epochs, metrics[key], style, markersize=3, label=key)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if name in ("learning_rate", "lr"):
             ax.set_yscale("log")
@@ -83,7 +87,7 @@ def image_grid(images, path, *, rows=None, title=None, row_labels=None):
             ax.set_ylabel(row_labels[i // cols], rotation=0, ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.95 if title else 1))
     _save(fig, path)
     return path
 
