@@ -17,6 +17,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; match a plain open()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -34,3 +35,9 @@ def write_json(path, data):
 
 def read_json(path):
     return json.loads(Path(path).read_text())
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -108,3 +108,24 @@ def test_console_script_exit_code_and_no_traceback():
     assert result.returncode == 2
     assert "error: Value '-' for 'epochs' is not a valid int" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_atomic_writes_leave_no_temp_file_and_honour_umask(tmp_path):
+    import os
+    import stat
+
+    from kerarch.io import atomic_path, write_json
+
+    write_json(tmp_path / "a.json", {"x": 1})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "b.json", {})
+        assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "c.json") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
