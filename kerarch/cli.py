@@ -66,7 +66,10 @@ def _parser():
 
     p = sub.add_parser("export", help="re-export a finished run's best model")
     p.add_argument("run_dir")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="quantize=none|dynamic|float16|int8")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value",
+        help="format=keras,saved_model,tflite (default all); quantize=none|dynamic|float16|int8; data_dir=",
+    )
     p.set_defaults(handler=_export)
     return parser
 
@@ -108,11 +111,12 @@ def _run(args):
 
 def _export(args):
     from kerarch.recipe import reexport
+    from kerarch.training.run import export_rows
 
     report = reexport(args.run_dir, args.overrides)
     print(f"exported to {report['dir']}")
-    for name, entry in report.get("formats", {}).items():
-        print(f"  {name}: {entry.get('file')} ({entry.get('size_bytes')} bytes)")
+    for path, size, check in export_rows(report):
+        print(f"  {path:24s} {size:>11,} bytes  {check}")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ class Recipe:
     def export(self, model, data):
         return self.export_trained(self.model_to_export(model), data)
 
-    def export_trained(self, model, data):
+    def export_trained(self, model, data, formats=None):
         """Exports an already unwrapped model to saved_models/<recipe>/<run-id>/ and verifies it."""
         from kerarch.export import export_model
 
@@ -130,6 +130,7 @@ class Recipe:
             eval_labels=labels,
             task=self.task,
             overwrite=True,
+            formats=formats,
         )
         report["dir"] = str(self.run.export_dir)
         return report
@@ -202,11 +203,14 @@ def _print_summary(summary):
 
 
 # Keys `kerarch export` accepts: what to export, and where the representative data is.
-_EXPORT_KEYS = ("quantize", "data_dir")
+_EXPORT_KEYS = ("format", "quantize", "data_dir")
 
 
 def reexport(run_dir, overrides=()):
-    """Exports a finished run again, e.g. with another `quantize=`; returns the export report."""
+    """Exports a finished run again, e.g. `format=tflite quantize=int8`; returns the export report.
+
+    `format=` is a comma-separated subset of keras, saved_model, tflite (default: all).
+    """
     from pathlib import Path
 
     run_dir = Path(run_dir)
@@ -215,13 +219,15 @@ def reexport(run_dir, overrides=()):
     for pair in overrides:
         if pair.partition("=")[0] not in _EXPORT_KEYS:
             raise KerarchError(f"kerarch export accepts only {', '.join(k + '=' for k in _EXPORT_KEYS)}; got {pair!r}.")
+    formats = [f for pair in overrides if pair.startswith("format=") for f in pair[7:].split(",") if f] or None
+    overrides = [pair for pair in overrides if not pair.startswith("format=")]
     saved = read_json(run_dir / "config.json")
     recipe_cls = get_recipe(saved["recipe"])
     config = parse_overrides(recipe_cls.Config, overrides, base=from_dict(recipe_cls.Config, saved["config"]))
     run = Run(saved["recipe"], run_dir, to_dict(config))
     recipe = recipe_cls(config, run, make_strategy("default"))
     model = _exportable_model(recipe, run)
-    report = recipe.export_trained(model, recipe.load_data())
+    report = recipe.export_trained(model, recipe.load_data(), formats=formats)
     print(f"Re-exported {run_dir} → {report['dir']}")
     return report
 

@@ -3,10 +3,11 @@
     from kerarch.export import export_model, tflite_predict, tflite_latency
 """
 
-from kerarch.export.exporter import REPORT_FILE, ExportVerificationError, export_model
+from kerarch.export.exporter import FORMATS, REPORT_FILE, ExportVerificationError, export_model
 from kerarch.export.tflite import QUANTIZE_MODES, TFLITE_FILES, convert_saved_model, tflite_latency, tflite_predict
 
 __all__ = [
+    "FORMATS",
     "QUANTIZE_MODES",
     "REPORT_FILE",
     "TFLITE_FILES",

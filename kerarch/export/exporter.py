@@ -24,6 +24,7 @@ from kerarch.errors import KerarchError
 from kerarch.export.tflite import QUANTIZE_MODES, TFLITE_FILES, convert_saved_model, tensor_summary, tflite_predict
 
 REPORT_FILE = "export_report.json"
+FORMATS = ("keras", "saved_model", "tflite")
 TASKS = ("classification", "regression")
 
 
@@ -44,6 +45,7 @@ def export_model(
     max_int8_accuracy_drop=None,
     representative_samples=200,
     overwrite=False,
+    formats=None,
 ):
     """Exports `model` to Keras, SavedModel and TFLite files, verified, atomically.
 
@@ -76,6 +78,10 @@ def export_model(
         representative_samples: calibration samples for int8.
         overwrite: replace an existing `out_dir` (after the new export is
             complete); without it an existing `out_dir` is an error.
+        formats: the artifacts to keep, a subset of FORMATS ("keras",
+            "saved_model", "tflite"; None keeps all). All are still built and
+            verified (the SavedModel is the TFLite converter's source); the
+            others are left out of `out_dir`.
 
     Returns:
         The report dict also written to `export_report.json`.
@@ -86,6 +92,7 @@ def export_model(
         ExportVerificationError: an export disagrees with the Keras model.
     """
     modes = _quantize_modes(quantize)
+    formats = _formats(formats, modes)
     if task not in TASKS:
         raise KerarchError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}.")
     input_shape = _single_io_shape(model)
@@ -117,6 +124,7 @@ def export_model(
             float_tolerance=float_tolerance,
             max_int8_accuracy_drop=max_int8_accuracy_drop,
         )
+        _keep_only(tmp, report, formats)
         _fsync_tree(tmp)
         _move_into_place(tmp, out_dir, overwrite)
     except BaseException:
@@ -243,6 +251,30 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, ev
             )
     (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _formats(formats, modes):
+    formats = FORMATS if formats is None else tuple([formats] if isinstance(formats, str) else formats)
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise KerarchError(f"Unknown export format(s) {sorted(unknown)}; choose from: {', '.join(FORMATS)}.")
+    if modes and "tflite" not in formats:
+        raise KerarchError("quantize= produces TFLite files: add tflite to the formats.")
+    return formats
+
+
+def _keep_only(tmp, report, formats):
+    """Removes the verified artifacts that were not asked for; rewrites the report."""
+    if set(formats) == set(FORMATS):
+        return
+    for key, entry in report["artifacts"].items():
+        entry["kept"] = ("tflite" if key.startswith("tflite") else key) in formats
+        if not entry["kept"]:
+            path = tmp / entry["path"]
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            report["files"].pop(key, None)
+    report["formats"] = list(formats)
+    (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _check_float(name, outputs, reference, tolerance):

@@ -170,6 +170,7 @@ def export_rows(export):
     return [
         (entry["path"], entry["bytes"], ", ".join(f"{k}={_fmt(entry[k])}" for k in keys if k in entry))
         for entry in export.get("artifacts", {}).values()
+        if entry.get("kept", True)
     ]
 
 
