@@ -48,6 +48,7 @@ def test_recipe_end_to_end(name, finished):
     assert {"tensorflow", "keras", "python"} <= set(config["versions"])
     report = (run_dir / "report.md").read_text()
     assert "![Training curves](curves.png)" in report and "| file | bytes |" in report
+    assert "**Note:**" not in report  # real MNIST-format data: no fallback notice
     for picture in summary["artifacts"]["pictures"]:
         assert Image.open(workdir / picture).size[0] > 100
 
@@ -101,3 +102,16 @@ def test_finished_run_dir_is_not_resumed(finished, capsys):
     os.chdir(workdir)
     assert cli.main(["run", "lenet-mnist", f"run_dir={summaries['lenet-mnist']['run_dir']}"]) == 2
     assert "holds a finished run" in capsys.readouterr().err
+
+
+def test_report_carries_the_data_fallback_notice(tmp_path):
+    from kerarch.training.run import Run
+
+    run = Run("lenet-mnist", tmp_path / "run", {"epochs": 1}, overrides=["epochs=1"])
+    run.path.mkdir()
+    run.info.update(data_source="Debian package dataset-fashion-mnist", data_notice="MNIST was not found, so Fashion-MNIST is used.")
+    summary = run.finish(metrics={"test_accuracy": 0.5})
+    report = (run.path / "report.md").read_text()
+    assert "> **Note:** MNIST was not found, so Fashion-MNIST is used." in report
+    assert 'Reproduce: `make recipe NAME=lenet-mnist ARGS="epochs=1"`' in report
+    assert json.loads((run.path / "summary.json").read_text())["metrics"] == summary["metrics"] == {"test_accuracy": 0.5}

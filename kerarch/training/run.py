@@ -148,6 +148,10 @@ class Run:
             f" with {self.info.get('strategy', {}).get('replicas', '?')} replica(s)."
             f" Data: {self.info.get('data_source', '?')}.",
             "",
+        ]
+        if self.info.get("data_notice"):
+            lines += [f"> **Note:** {self.info['data_notice']}", ""]
+        lines += [
             "## Results",
             "",
             "| metric | value |",
