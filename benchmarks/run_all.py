@@ -4,6 +4,8 @@ Measures on this machine, and writes benchmarks/results/<timestamp>.json:
 - train_throughput: images/s of one training step of LeNet-5 and of the
   default DCGAN (filters=32), float32, with and without XLA.
 - tflite_latency: median single-image latency of LeNet-5 float and int8 TFLite.
+- mobilenet_int8_sizes: float vs full-integer int8 TFLite size and latency of
+  MobileNetV2 at 32x32x1, 10 classes, for several width multipliers.
 - gan_mnist_default_run: wall time of `kerarch run gan-mnist` with its
   defaults against the goal of 10 minutes on a 2-core CPU (set-up excluded).
 """
@@ -84,6 +86,38 @@ def tflite_latency():
     return out
 
 
+def mobilenet_int8_sizes(alphas=(0.35, 0.5, 0.75, 1.0, 1.4)):
+    """File sizes depend on the weights' count and layout only, so a briefly trained model is enough."""
+    import keras
+    import numpy as np
+
+    from kerarch.export import export_model, tflite_latency as latency
+    from kerarch.vision import mobilenet_v2
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(256, 32, 32, 1)).astype("float32")
+    y = rng.integers(0, 10, size=256)
+    out = {}
+    for alpha in alphas:
+        model = mobilenet_v2(input_shape=(32, 32, 1), num_classes=10, alpha=alpha, bn_momentum=0.99)
+        model.compile("adam", "sparse_categorical_crossentropy", jit_compile=False)
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+        with tempfile.TemporaryDirectory() as tmp:
+            report = export_model(model, Path(tmp) / "m", quantize="int8", representative_data=x[:200],
+                                  eval_inputs=x[:64], formats=("tflite",))
+            files = {key: Path(tmp) / "m" / report["artifacts"][key]["path"] for key in ("tflite", "tflite_int8")}
+            out[f"alpha={alpha}"] = {
+                "params": model.count_params(),
+                "float_bytes": report["artifacts"]["tflite"]["bytes"],
+                "int8_bytes": report["artifacts"]["tflite_int8"]["bytes"],
+                "int8_vs_float": report["artifacts"]["tflite_int8"]["size_vs_float"],
+                "float_median_ms": latency(files["tflite"], x[:1], runs=200)["median_ms"],
+                "int8_median_ms": latency(files["tflite_int8"], x[:1], runs=200)["median_ms"],
+            }
+        keras.backend.clear_session()
+    return out
+
+
 def gan_mnist_default_run():
     """Runs the default gan-mnist in a fresh process and checks the 10-minute goal.
 
@@ -105,7 +139,12 @@ def gan_mnist_default_run():
             "run_dir": str(summary_path.parent), "metrics": summary["metrics"]}
 
 
-BENCHMARKS = {"train_throughput": train_throughput, "tflite_latency": tflite_latency, "gan_mnist_default_run": gan_mnist_default_run}
+BENCHMARKS = {
+    "train_throughput": train_throughput,
+    "tflite_latency": tflite_latency,
+    "mobilenet_int8_sizes": mobilenet_int8_sizes,
+    "gan_mnist_default_run": gan_mnist_default_run,
+}
 
 
 def main():

@@ -443,3 +443,16 @@ def test_tflite_conversion(name, kwargs, tmp_path):
     interpreter.set_tensor(inp["index"], x)
     interpreter.invoke()
     np.testing.assert_allclose(interpreter.get_tensor(out["index"]), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_vit_custom_sizes_count_by_hand():
+    from kerarch.vision import vit
+
+    model = vit(input_shape=(28, 28, 1), num_classes=10, variant="ti", patch_size=7, hidden_dim=16, num_layers=1,
+                num_heads=2, mlp_dim=16)
+    patches = 7 * 7 * 1 * 16 + 16
+    embedding = 16 + (16 + 1) * 16  # class token, 16 patches + 1 positions
+    block = 2 * 16 + 4 * (16 * 16 + 16) + 2 * 16 + (16 * 16 + 16) * 2  # LN, q k v out, LN, MLP
+    assert model.count_params() == patches + embedding + block + 2 * 16 + 16 * 10 + 10
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        vit(input_shape=(28, 28, 1), variant="ti", patch_size=7, hidden_dim=10, num_heads=3)

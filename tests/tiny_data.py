@@ -17,3 +17,18 @@ def write_tiny_mnist(folder, *, train=320, test=80):
         write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
         write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels.astype("uint8"))
     return folder
+
+
+def write_tiny_cifar10(folder, *, per_batch=24, test=40):
+    """Writes a `cifar-10-batches-py` folder: 10 classes of coloured bars on noise, in CIFAR-10's pickle format."""
+    from kerarch.data.cifar import TEST_BATCH, TRAIN_BATCHES, write_cifar10_batch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, count in [(batch, per_batch) for batch in TRAIN_BATCHES] + [(TEST_BATCH, test)]:
+        labels = np.arange(count) % 10
+        images = rng.integers(0, 40, size=(count, 32, 32, 3)).astype("uint8")
+        for i, label in enumerate(labels):
+            images[i, 2 * label + 4 : 2 * label + 7, 4:28, label % 3] = 255
+        write_cifar10_batch(folder / name, images, labels)
+    return folder

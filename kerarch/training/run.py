@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -61,6 +62,7 @@ class Run:
         self.started = time.time()
         self.pictures = []
         self.info = {}
+        self.created = False  # this process made the folder (so it may remove it if the run never starts)
 
     @property
     def run_id(self):
@@ -88,10 +90,18 @@ class Run:
             path = _find_resumable(recipe, config_dict) if resume else None
             resumed = path is not None
             path = path or _new_run_path(recipe)
+        created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         if resumed:
             log.info("Resuming the interrupted run %s.", path)
-        return cls(recipe, path, config_dict, overrides=overrides, resumed=resumed)
+        run = cls(recipe, path, config_dict, overrides=overrides, resumed=resumed)
+        run.created = created
+        return run
+
+    def discard(self):
+        """Removes the run folder if this process created it and nothing was trained (e.g. the data is missing)."""
+        if self.created and self.chief:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def write_config(self, **extra):
         self.info.update(extra)

@@ -186,6 +186,7 @@ def mobilenet_v2(
     include_top=True,
     pooling=None,
     alpha=1.0,
+    bn_momentum=0.999,
     classifier_activation="softmax",
     name="mobilenet_v2",
 ):
@@ -205,6 +206,8 @@ def mobilenet_v2(
         include_top: with False the model ends at the 1280-channel conv.
         pooling: headless only: None (feature map), "avg" or "max".
         alpha: width multiplier (paper: 0.35 to 1.4).
+        bn_momentum: BatchNorm moving-average momentum; keras.applications'
+            0.999 suits long ImageNet runs, 0.99 short runs on small data.
         classifier_activation: activation of the output layer (None: logits).
         name: model name.
 
@@ -218,7 +221,7 @@ def mobilenet_v2(
     _check(input_shape, include_top, pooling, num_classes, alpha, name)
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = conv_bn(
-        inputs, make_divisible(32 * alpha), 3, strides=2, bn_momentum=0.999, activation="relu6", name="conv1"
+        inputs, make_divisible(32 * alpha), 3, strides=2, bn_momentum=bn_momentum, activation="relu6", name="conv1"
     )
     block = 0
     for expansion, channels, repeats, first_stride in _V2_STAGES:
@@ -229,10 +232,11 @@ def mobilenet_v2(
                 expanded_filters=None if block == 1 else expansion * x.shape[-1],
                 filters=make_divisible(int(channels * alpha)),
                 strides=first_stride if r == 0 else 1,
+                bn_momentum=bn_momentum,
                 name=f"block{block}",
             )
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
-    x = conv_bn(x, last, 1, bn_momentum=0.999, activation="relu6", name="top")
+    x = conv_bn(x, last, 1, bn_momentum=bn_momentum, activation="relu6", name="top")
     if not include_top:
         return keras.Model(inputs, global_pool(x, pooling), name=name)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

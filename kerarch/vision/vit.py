@@ -95,6 +95,10 @@ def vit(
     pooling=None,
     variant="b16",
     patch_size=None,
+    hidden_dim=None,
+    num_layers=None,
+    num_heads=None,
+    mlp_dim=None,
     dropout_rate=0.0,
     attention_dropout=0.0,
     classifier_activation="softmax",
@@ -120,6 +124,10 @@ def vit(
             (the class token), "avg" or "max" (over tokens).
         variant: size and patch, e.g. "ti16", "s16", "b16", "b32", "l16", "h14".
         patch_size: overrides the variant's patch size (e.g. 4 for 32x32 images).
+        hidden_dim: overrides the variant's token width D.
+        num_layers: overrides the variant's number of encoder blocks.
+        num_heads: overrides the variant's attention heads (must divide D).
+        mlp_dim: overrides the variant's MLP width.
         dropout_rate: dropout on the embeddings, after attention and in the MLPs.
         attention_dropout: dropout on the attention weights.
         classifier_activation: activation of the output layer (None: logits).
@@ -143,7 +151,10 @@ def vit(
     height, width = input_shape[:2]
     if height is None or width is None or height % patch or width % patch:
         raise ValueError(f"Input sides {height}x{width} must be known and divisible by the patch size {patch}.")
-    dim, depth, heads, mlp_dim = VIT_SIZES[size]
+    sizes = [given or default for given, default in zip((hidden_dim, num_layers, num_heads, mlp_dim), VIT_SIZES[size])]
+    dim, depth, heads, mlp_dim = sizes
+    if dim % heads:
+        raise ValueError(f"hidden_dim {dim} must be divisible by num_heads {heads}.")
     num_patches = (height // patch) * (width // patch)
 
     inputs = keras.Input(shape=input_shape, name="inputs")

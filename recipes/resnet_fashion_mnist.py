@@ -1,0 +1,33 @@
+"""resnet-fashion-mnist: the resnet-cifar10 trainer (CIFAR ResNet-20, He et al. 2016) on Fashion-MNIST.
+
+Runs offline (the Debian Fashion-MNIST copy, see the README). Inputs stay
+28x28x1: the CIFAR ResNet works on any size (feature maps 28, 14, 7).
+Target: at least 93 % test accuracy with the defaults; the full default run
+is not measured yet.
+"""
+
+import dataclasses
+
+from kerarch.config import option
+from kerarch.data import load_image_classification
+from kerarch.recipe import register_recipe
+from recipes.resnet_cifar10 import ResnetConfig, ResnetTrainer
+
+
+@dataclasses.dataclass
+class ResnetFashionMnistConfig(ResnetConfig):
+    epochs: int = option(15, "Passes over the training data (test accuracy of the default run: not measured yet; "
+                         "target >= 93 %).", minimum=1)
+    dataset: str = option("fashion_mnist", "fashion_mnist, or mnist (falls back to Fashion-MNIST offline).",
+                          choices=("fashion_mnist", "mnist"))
+    pad: int = option(4, "Pixels of zero padding per side before the random crop (as the paper on CIFAR).", minimum=0)
+
+
+@register_recipe("resnet-fashion-mnist")
+class ResnetFashionMnist(ResnetTrainer):
+    """CIFAR ResNet-20 on 28x28 Fashion-MNIST with the resnet-cifar10 trainer; runs offline."""
+
+    Config = ResnetFashionMnistConfig
+
+    def load_images(self):
+        return load_image_classification(self.config.dataset, self.config.data_dir)

@@ -1,0 +1,169 @@
+"""Vision recipes end to end on tiny data, and the CIFAR-10 loader."""
+
+import json
+import math
+import os
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+from kerarch.data.cifar import load_cifar10, read_cifar10_folder, write_cifar10_batch
+from kerarch.errors import KerarchError
+from kerarch.recipe import run_recipe
+from tiny_data import write_tiny_cifar10, write_tiny_mnist
+
+# name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
+TINY = {
+    "resnet-cifar10": ["epochs=2", "batch_size=16", "depth=8", "validation_examples=20", "warmup_epochs=0.5"],
+    "resnet-fashion-mnist": ["epochs=1", "batch_size=32", "depth=8", "validation_examples=64", "schedule=step",
+                             "shortcut=b"],
+    "mobilenet-fashion-int8": ["epochs=1", "batch_size=32", "alpha=0.35", "validation_examples=64", "latency_runs=5",
+                               "prune=0.5", "prune_frequency=1", "prune_end=0.5"],
+    "vit-fashion-mnist": ["epochs=1", "batch_size=32", "patch_size=7", "hidden_dim=16", "depth=1", "num_heads=2",
+                          "mlp_dim=16", "validation_examples=64"],
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("vision_recipes")
+    data = {"resnet-cifar10": write_tiny_cifar10(workdir / "cifar-10-batches-py")}
+    mnist = write_tiny_mnist(workdir / "tiny_mnist")
+    previous = os.getcwd()
+    os.chdir(workdir)
+    try:
+        yield workdir, {
+            name: run_recipe(name, [f"data_dir={data.get(name, mnist)}", "verbose=none", *args])
+            for name, args in TINY.items()
+        }
+    finally:
+        os.chdir(previous)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_vision_recipe_end_to_end(name, finished):
+    workdir, summaries = finished
+    summary = summaries[name]
+    metrics = summary["metrics"]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and math.isfinite(metrics["test_loss"])
+    run_dir = workdir / summary["run_dir"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["data_source"].startswith("data_dir")
+    assert (run_dir / "report.md").read_text().count("| test_accuracy |") == 1
+    export = summary["export"]
+    assert export["artifacts"]["tflite"]["max_abs_diff"] < 1e-4
+    assert (workdir / export["dir"] / "model.keras").exists()
+
+
+def test_resnet_uses_the_requested_depth_and_schedule(finished):
+    workdir, summaries = finished
+    config = json.loads((workdir / summaries["resnet-cifar10"]["run_dir"] / "config.json").read_text())["config"]
+    assert config["depth"] == 8 and config["schedule"] == "cosine" and config["precision"] == "float32"
+    model = keras.saving.load_model(workdir / summaries["resnet-cifar10"]["export"]["dir"] / "model.keras")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 2 * 3  # depth 8 = 6n + 2 with n = 1: stem + 3 stages of one basic block
+    assert all(layer.kernel.regularizer is None for layer in convs)  # weight decay stays out of the export
+    assert summaries["resnet-cifar10"]["optimizer_iterations"]["optimizer"] == 2 * math.ceil(100 / 16)
+
+
+def test_mobilenet_reports_the_mobile_numbers(finished):
+    workdir, summaries = finished
+    summary = summaries["mobilenet-fashion-int8"]
+    metrics = summary["metrics"]
+    for key in ("keras_accuracy", "tflite_accuracy", "tflite_int8_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["keras_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)  # the whole test set
+    assert metrics["int8_accuracy_drop_points"] == pytest.approx(
+        100 * (metrics["keras_accuracy"] - metrics["tflite_int8_accuracy"]), abs=0.01)
+    assert metrics["tflite_latency_ms"] > 0 and metrics["tflite_int8_latency_ms"] > 0
+    assert metrics["tflite_int8_bytes"] < 0.5 * metrics["tflite_bytes"]
+    assert metrics["int8_size_vs_float"] == pytest.approx(metrics["tflite_int8_bytes"] / metrics["tflite_bytes"], abs=1e-4)
+    export_dir = workdir / summary["export"]["dir"]
+    report = json.loads((export_dir / "export_report.json").read_text())
+    assert report["artifacts"]["tflite_int8"]["input"]["dtype"] == "int8"
+    assert report["input_shape"] == [None, 32, 32, 1]  # 28x28 padded to MobileNetV2's smallest input
+
+
+def test_mobilenet_pruning_is_in_the_export_and_the_report(finished):
+    workdir, summaries = finished
+    summary = summaries["mobilenet-fashion-int8"]
+    run_dir = workdir / summary["run_dir"]
+    sparsity = json.loads((run_dir / "sparsity.json").read_text())
+    pruned = [row for row in sparsity["layers"] if row["layer"] != "predictions"]
+    assert all(row["sparsity"] >= 0.49 for row in pruned)
+    assert summary["metrics"]["sparsity"] == sparsity["sparsity"]
+    assert summary["metrics"]["weights_gzip_bytes"] < summary["metrics"]["weights_gzip_bytes_before_pruning"]
+    exported = keras.saving.load_model(workdir / summary["export"]["dir"] / "model.keras")
+    kernel = keras.ops.convert_to_numpy(exported.get_layer("block16_pw_conv").kernel)
+    assert np.mean(kernel == 0) >= 0.49  # the exported model is the pruned one
+
+
+# --- CIFAR-10 files ------------------------------------------------------------------
+
+
+def test_cifar_batch_round_trip_keeps_channel_planes(tmp_path):
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    images[0, 0, 1] = (10, 20, 30)
+    images[1, 31, 0, 2] = 255
+    write_cifar10_batch(tmp_path / "b", images, [3, 7])
+    with open(tmp_path / "b", "rb") as f:
+        raw = pickle.load(f, encoding="bytes")
+    assert raw[b"data"][0, [1, 1024 + 1, 2048 + 1]].tolist() == [10, 20, 30]  # R, G, B planes, row-major
+    folder = write_tiny_cifar10(tmp_path / "cifar")
+    x_train, y_train, x_test, y_test = read_cifar10_folder(folder)
+    assert x_train.shape == (5 * 24, 32, 32, 3) and x_test.shape == (40, 32, 32, 3)
+    assert y_train.dtype == np.int64 and set(y_test) == set(range(10))
+
+
+def test_cifar_data_dir_accepts_the_parent_folder(tmp_path):
+    write_tiny_cifar10(tmp_path / "cifar-10-batches-py")
+    data = load_cifar10(tmp_path)
+    assert data.source.startswith("data_dir") and data.class_names[0] == "airplane"
+
+
+def test_cifar_missing_and_incomplete_folders(tmp_path):
+    with pytest.raises(KerarchError, match="not an existing folder"):
+        load_cifar10(tmp_path / "nope")
+    folder = write_tiny_cifar10(tmp_path / "cifar")
+    (folder / "test_batch").unlink()
+    with pytest.raises(KerarchError, match="lacks test_batch"):
+        load_cifar10(folder)
+
+
+def test_cifar_corrupt_and_planted_batches(tmp_path):
+    folder = write_tiny_cifar10(tmp_path / "cifar")
+    (folder / "data_batch_3").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(KerarchError, match="data_batch_3 is not a readable CIFAR-10 batch"):
+        load_cifar10(folder)
+
+    class Planted:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    (folder / "data_batch_3").write_bytes(pickle.dumps(Planted(), protocol=2))
+    with pytest.raises(KerarchError, match="refusing to load"):
+        load_cifar10(folder)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar_found_in_the_keras_cache_or_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", os.fspath(tmp_path / "keras"))
+    monkeypatch.setenv("TFDS_DATA_DIR", os.fspath(tmp_path / "tfds"))
+    monkeypatch.setenv("KERARCH_OFFLINE", "1")
+    with pytest.raises(KerarchError) as error:
+        load_cifar10()
+    message = str(error.value)
+    assert "cifar-10-python.tar.gz" in message and "data_dir=" in message and "KERARCH_OFFLINE" in message
+    write_tiny_cifar10(tmp_path / "keras" / "datasets" / "cifar-10-batches-py")
+    assert load_cifar10().source.startswith("Keras cache")
+
+
+def test_missing_data_leaves_no_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KERAS_HOME", os.fspath(tmp_path / "keras"))
+    monkeypatch.setenv("TFDS_DATA_DIR", os.fspath(tmp_path / "tfds"))
+    with pytest.raises(KerarchError, match="No copy of CIFAR-10"):
+        run_recipe("resnet-cifar10", ["verbose=none"])
+    assert not list((tmp_path / "runs" / "resnet-cifar10").iterdir())
