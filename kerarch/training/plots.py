@@ -8,7 +8,8 @@ import numpy as np
 from kerarch.io import atomic_path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,7 +36,7 @@ def read_metrics_csv(path):
 
 def plot_curves(metrics, path, *, title=None):
     """One panel per metric, training and validation (`val_`) overlaid, per epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     metrics = {k: v for k, v in metrics.items() if not all(math.isnan(x) for x in v)}  # e.g. NA val_ columns
@@ -63,13 +64,13 @@ def plot_curves(metrics, path, *, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return path
 
 
 def image_grid(images, path, *, rows=None, title=None, row_labels=None):
     """Saves images (N, H, W, C) with values in [0, 1] as one grid PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     images = np.clip(np.asarray(images, dtype="float32"), 0.0, 1.0)
     n = len(images)
     rows = rows or int(math.sqrt(n))
@@ -88,12 +89,13 @@ def image_grid(images, path, *, rows=None, title=None, row_labels=None):
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.95 if title else 1))
-    _save(fig, path)
+    save_figure(fig, path)
     return path
 
 
-def _save(fig, path):
-    plt = _pyplot()
+def save_figure(fig, path):
+    """Writes `fig` as a PNG atomically and closes it."""
+    plt = pyplot()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
