@@ -4,6 +4,7 @@ import gzip
 import logging
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,6 +19,7 @@ from kerarch.data import (
     write_idx,
 )
 from kerarch.data import images as images_module
+from kerarch.data.augment import pad_crop_flip
 from kerarch.errors import KerarchError
 
 STEMS = (
@@ -455,19 +457,27 @@ def test_make_dataset_shuffle_keeps_labels():
     np.testing.assert_array_equal(np.sort(second), y)
 
 
+def test_augmentation_differs_between_epochs_under_a_global_seed():
+    keras.utils.set_random_seed(3)  # what run_recipe does; stateful random ops would replay every epoch
+    x = np.arange(8 * 6 * 6, dtype=np.uint8).reshape(8, 6, 6, 1)
+    ds = make_dataset(x, batch_size=8, augment_fn=pad_crop_flip(pad=2))
+    first, second = (next(iter(ds)).numpy() for _ in range(2))
+    assert first.shape == (8, 6, 6, 1) and not np.array_equal(first, second)
+
+
 def test_make_dataset_map_then_augment():
     x = np.full((6, 2, 2, 1), 255, np.uint8)
     y = np.arange(6)
 
-    def add_noise(image, label):
-        return image + tf.random.uniform(tf.shape(image), 0.0, 0.01), label
+    def add_noise(image, label, seed):
+        return image + tf.random.stateless_uniform(tf.shape(image), seed, 0.0, 0.01), label
 
     ds = make_dataset(x, y, batch_size=6, map_fn=scale_images, augment_fn=add_noise)
     first = next(iter(ds))[0].numpy()
     second = next(iter(ds))[0].numpy()
     assert first.dtype == np.float32
     assert np.all((first >= 1.0) & (first < 1.01))
-    assert not np.array_equal(first, second)  # augmentation is not cached
+    assert not np.array_equal(first, second)  # augmentation is not cached, and differs per epoch
     np.testing.assert_array_equal(next(iter(ds))[1].numpy(), y)
 
 
@@ -498,9 +508,10 @@ def test_scale_images_forms():
 
 
 def test_on_images_lifts_image_functions():
-    flip = on_images(lambda image: image[::-1])
+    flip = on_images(lambda image, **seed: image[::-1])
     image = tf.constant([1, 2, 3])
     assert flip(image).numpy().tolist() == [3, 2, 1]
+    assert flip(image, seed=(1, 2)).numpy().tolist() == [3, 2, 1]
     flipped, label = flip(image, tf.constant(4))
     assert flipped.numpy().tolist() == [3, 2, 1] and int(label) == 4
     ds = make_dataset(np.array([[1, 2], [3, 4]]), np.array([0, 1]), batch_size=2,

@@ -9,15 +9,17 @@ def pad_crop_flip(*, pad=4, flip=True):
     """He et al.'s CIFAR augmentation: zero-pad `pad` pixels per side, crop back at random, flip left-right.
 
     Returns an element function for `make_dataset(augment_fn=...)`, on images
-    alone or (image, label) pairs, for images of a static shape (H, W, C).
+    alone or (image, label) pairs, for images of a static shape (H, W, C);
+    stateless, driven by the `seed=` that `make_dataset` passes.
     """
 
-    def augment(image):
+    def augment(image, seed):
         height, width, channels = image.shape
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         if pad:
             image = tf.image.resize_with_crop_or_pad(image, height + 2 * pad, width + 2 * pad)
-            image = tf.image.random_crop(image, (height, width, channels))
-        return tf.image.random_flip_left_right(image) if flip else image
+            image = tf.image.stateless_random_crop(image, (height, width, channels), seed=crop_seed)
+        return tf.image.stateless_random_flip_left_right(image, seed=flip_seed) if flip else image
 
     return on_images(augment)
 

@@ -48,7 +48,10 @@ def make_dataset(
         seed: shuffle seed, for a reproducible order.
         map_fn: deterministic per-example function applied before caching,
             such as `scale_images`.
-        augment_fn: random per-example function applied after shuffling.
+        augment_fn: random per-example function applied after shuffling,
+            called as `augment_fn(*element, seed=seed)` with a stateless
+            seed (shape (2,), new for every element and every epoch): use
+            `tf.image.stateless_random_*` / `tf.random.stateless_*` with it.
         cache: keep the mapped examples in memory after the first epoch.
         repeat: repeat forever (use `steps_per_epoch` when training).
         drop_remainder: drop the last batch when smaller than `batch_size`.
@@ -72,7 +75,10 @@ def make_dataset(
     if repeat:
         ds = ds.repeat()
     if augment_fn is not None:
-        ds = ds.map(augment_fn, num_parallel_calls=tf.data.AUTOTUNE)
+        # Stateful random ops in a tf.data map replay the same values on every new iterator (every
+        # epoch) once a global seed is set, so augmentation gets a fresh stateless seed per element.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)  # (2,) int64
+        ds = tf.data.Dataset.zip((ds, seeds)).map(_with_seed(augment_fn), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -101,7 +107,7 @@ def on_images(fn):
     """Lifts an image-only function to elements with or without labels.
 
     `on_images(fn)(image)` is `fn(image)` and `on_images(fn)(image, label)`
-    is `(fn(image), label)`, so layers such as `keras.layers.RandomFlip` or
+    is `(fn(image), label)`; keyword arguments (an augmentation's `seed=`) pass through. So layers such as `keras.layers.RandomFlip` or
     functions such as `tf.image.random_flip_left_right` serve as `augment_fn`.
 
     Args:
@@ -111,10 +117,17 @@ def on_images(fn):
         The lifted function.
     """
 
-    def apply(image, *rest):
-        return fn(image) if not rest else (fn(image), *rest)
+    def apply(image, *rest, **kwargs):
+        return fn(image, **kwargs) if not rest else (fn(image, **kwargs), *rest)
 
     return apply
+
+
+def _with_seed(augment_fn):
+    def augment(element, seed):
+        return augment_fn(*(element if isinstance(element, tuple) else (element,)), seed=seed)
+
+    return augment
 
 
 def _check_inputs(x, y, batch_size):
