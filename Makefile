@@ -26,13 +26,14 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Fashion-MNIST from Debian, the offline copy of the image data; skipped where apt is not ours to use.
+# Fashion-MNIST from Debian, the offline copy of the image data, and the package lists whose
+# descriptions are gru-textclass's offline corpus; skipped where apt is not ours to use.
 data:
-	@if [ -d $(FASHION_DIR) ]; then exit 0; fi; \
+	@if [ -d $(FASHION_DIR) ] && ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then echo "note: no apt-get; Fashion-MNIST offline copy not installed"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
 	else echo "note: not root and no password-less sudo; Fashion-MNIST offline copy not installed"; exit 0; fi; \
-	echo "Installing Debian package dataset-fashion-mnist (offline Fashion-MNIST)"; \
+	echo "Installing Debian package dataset-fashion-mnist (offline Fashion-MNIST) and the package lists"; \
 	($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 	  || echo "note: could not install dataset-fashion-mnist; recipes will need data_dir= or a download"
 

@@ -1,0 +1,684 @@
+"""Text datasets for the sequence recipes, found on or off line, and their tokenization.
+
+    data = load_text_classification("imdb_reviews")  # TextData: texts, int labels
+    data = load_debian_packages(num_classes=20)       # offline: package synopses by archive section
+    corpus = load_corpus()                            # documents of sentences, for BERT pretraining
+
+Sources of a named dataset (IMDB reviews, AG News, GLUE SST-2), first hit
+wins: the `data_dir` you give (nothing else is tried then); an already
+prepared TensorFlow Datasets folder; a TFDS download, when allowed
+(KERARCH_OFFLINE unset) and the host answers. Nothing found is a
+KerarchError that lists what was tried and says how to supply the data.
+
+Local formats:
+    TSV folder: train.tsv and test.tsv (SST-2: dev.tsv), tab separated, no
+        quoting, a header naming a `sentence` (or `text`) column and a
+        `label` column -- GLUE SST-2's layout. Labels are class ids 0..K-1
+        or class names.
+    aclImdb folder (IMDB only): train/pos, train/neg, test/pos, test/neg of
+        .txt reviews, as in the original release.
+    Corpus (pretraining): a .txt/.md/.rst/.py file or a folder of them;
+        text files give their paragraphs, Python files their docstrings.
+
+Debian package descriptions come from `apt-cache dumpavail` (the archive's
+package lists, present after `apt-get update`), else /var/lib/dpkg/status
+(installed packages only). The pretraining corpus defaults to the docstrings
+of the Python standard library. Both are real text found on any Debian
+machine with Python, offline and deterministic.
+"""
+
+import ast
+import collections
+import csv
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+
+from kerarch.data.images import _first_hit, _Miss, _one_line, _reachable, _tfds_dir
+from kerarch.errors import KerarchError
+
+logger = logging.getLogger("kerarch")
+
+# [PAD] first: id 0 is padding, which the recurrent embedding masks and BERT's padding mask drops.
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+TEXT_COLUMNS = ("sentence", "text")
+DPKG_STATUS = "/var/lib/dpkg/status"
+CORPUS_SUFFIXES = (".txt", ".md", ".rst", ".py")
+_TSV_HEADER = "a header line `sentence<TAB>label`"
+GLUE_SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextSpec:
+    """What identifies one text-classification dataset in each source."""
+
+    name: str  # kerarch name
+    title: str
+    tfds_name: str
+    text_features: tuple  # TFDS features joined into the text
+    eval_split: str  # TFDS split evaluated on ("validation" where test labels are hidden)
+    eval_files: tuple  # local TSV files of that split, first found wins
+    class_names: tuple
+    host: str  # probed before a TFDS download
+    supply: str  # how to supply a copy by hand
+
+
+SPECS = {
+    "imdb_reviews": TextSpec(
+        "imdb_reviews", "IMDB movie reviews (Maas et al. 2011)", "imdb_reviews", ("text",), "test",
+        ("test.tsv", "dev.tsv"), ("negative", "positive"), "ai.stanford.edu",
+        f"download {IMDB_URL}, extract it and pass data_dir=<path>/aclImdb; or pass data_dir= a folder with "
+        f"train.tsv and test.tsv ({_TSV_HEADER}; labels 0 negative, 1 positive)",
+    ),
+    "ag_news": TextSpec(
+        "ag_news", "AG News (Zhang et al. 2015)", "ag_news_subset", ("title", "description"), "test",
+        ("test.tsv", "dev.tsv"), ("World", "Sports", "Business", "Sci/Tech"), "drive.google.com",
+        f"pass data_dir= a folder with train.tsv and test.tsv ({_TSV_HEADER}; labels 0-3 or class names)",
+    ),
+    "sst2": TextSpec(
+        "sst2", "GLUE SST-2 (Socher et al. 2013)", "glue/sst2", ("sentence",), "validation",
+        ("dev.tsv",), ("negative", "positive"), "dl.fbaipublicfiles.com",
+        f"download {GLUE_SST2_URL}, unzip it and pass data_dir=<path>/SST-2 (the folder holding train.tsv "
+        "and dev.tsv)",
+    ),
+}
+
+
+@dataclasses.dataclass
+class TextData:
+    """A text-classification dataset held in memory.
+
+    Attributes:
+        name: dataset name.
+        class_names: one name per class index.
+        train_texts, test_texts: object arrays of str.
+        train_labels, test_labels: int64 class indices.
+        source: where the data came from, for people to read.
+        notice: why a substitute dataset was loaded, or None.
+        test_split: the held-out split's name ("dev" where test labels are hidden).
+        val_texts, val_labels: validation examples carved from the training
+            set by `with_validation`, else None.
+    """
+
+    name: str
+    class_names: list
+    train_texts: np.ndarray
+    train_labels: np.ndarray
+    test_texts: np.ndarray
+    test_labels: np.ndarray
+    source: str
+    notice: str | None = None
+    test_split: str = "test"
+    val_texts: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
+
+    @property
+    def num_classes(self):
+        """Number of classes."""
+        return len(self.class_names)
+
+
+@dataclasses.dataclass
+class EncodedText:
+    """A TextData with its tokenizer and the token ids (N, T) of each split."""
+
+    texts: TextData
+    tokenizer: object
+    x_train: np.ndarray
+    x_val: np.ndarray
+    x_test: np.ndarray
+
+    name = property(lambda self: self.texts.name)
+    source = property(lambda self: self.texts.source)
+    notice = property(lambda self: self.texts.notice)
+    num_classes = property(lambda self: self.texts.num_classes)
+
+    @property
+    def vocabulary_size(self):
+        """Token ids lie in [0, vocabulary_size)."""
+        return self.tokenizer.vocabulary_size()
+
+
+@dataclasses.dataclass
+class Corpus:
+    """Documents for pretraining: each a list of sentences, in a fixed order; where they came from."""
+
+    documents: list
+    source: str
+
+
+# --- named datasets --------------------------------------------------------------------------
+
+
+def load_text_classification(name, data_dir=None, *, allow_download=None):
+    """Loads IMDB reviews, AG News or GLUE SST-2 from the first source that has it.
+
+    Args:
+        name: "imdb_reviews", "ag_news" or "sst2".
+        data_dir: a TSV folder (train.tsv and test.tsv; SST-2: dev.tsv) or,
+            for IMDB, the aclImdb folder. When given, it is the only source tried.
+        allow_download: whether TFDS may download; None means yes unless the
+            environment sets KERARCH_OFFLINE=1.
+
+    Returns:
+        A `TextData`.
+
+    Raises:
+        KerarchError: unknown name; data_dir missing or unusable; or no
+            source holds the dataset (the message lists each one tried).
+    """
+    spec = SPECS.get(name)
+    if spec is None:
+        raise KerarchError(f"Unknown text-classification dataset {name!r}; known: {', '.join(SPECS)}.")
+    if data_dir is not None:
+        return _from_data_dir(spec, os.path.expanduser(os.fspath(data_dir)))
+    tried = []
+    sources = [
+        (f"TFDS data dir {_tfds_dir()} ({spec.tfds_name})", lambda: _from_tfds(spec)),
+        (f"TFDS download ({spec.tfds_name} into {_tfds_dir()})", lambda: _download(spec, allow_download)),
+    ]
+    hit = _first_hit(sources, tried)
+    if hit is None:
+        raise KerarchError(_nothing_found(spec, tried))
+    (train, test), where = hit
+    return _text_data(spec.name, train, test, where, spec.class_names, test_split=_split_name(spec))
+
+
+def load_tsv_folder(data_dir, *, name="tsv", eval_files=("test.tsv", "dev.tsv"), class_names=None, test_split="test"):
+    """A TextData from a folder holding train.tsv and one of `eval_files`.
+
+    Integer labels index `class_names` (default: "0", "1", ...); other
+    labels are class names, numbered in sorted order.
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise KerarchError(f"data_dir {folder} is not an existing folder; {_tsv_expected(eval_files)}.")
+    eval_path = next((folder / f for f in eval_files if (folder / f).is_file()), None)
+    if not (folder / "train.tsv").is_file() or eval_path is None:
+        raise KerarchError(f"data_dir {folder} lacks its TSV files: {_tsv_expected(eval_files)}.")
+    train, test = read_tsv(folder / "train.tsv"), read_tsv(eval_path)
+    return _text_data(name, train, test, f"data_dir {folder} (TSV)", class_names, test_split=test_split)
+
+
+def read_tsv(path):
+    """(texts, labels as str) from a TSV file whose header names a text and a `label` column.
+
+    GLUE's TSV files are not quoted, so quotes are ordinary characters; blank
+    lines are skipped.
+    """
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows:
+        raise KerarchError(f"{path} is empty; expected {_TSV_HEADER} and one example per line.")
+    header = [column.strip().lower() for column in rows[0]]
+    text_column = next((header.index(c) for c in TEXT_COLUMNS if c in header), None)
+    if text_column is None or "label" not in header:
+        raise KerarchError(
+            f"{path}: the header {rows[0]} needs a text column ({' or '.join(TEXT_COLUMNS)}) and a label "
+            f"column, as in GLUE SST-2's `sentence<TAB>label`."
+        )
+    label_column = header.index("label")
+    texts, labels = [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise KerarchError(f"{path}, line {number}: {len(row)} fields, but the header has {len(header)}.")
+        texts.append(row[text_column])
+        labels.append(row[label_column].strip())
+    return texts, labels
+
+
+def read_acl_imdb(folder):
+    """((train texts, labels), (test texts, labels)) of the aclImdb layout; 0 negative, 1 positive."""
+    splits = []
+    for split in ("train", "test"):
+        texts, labels = [], []
+        for label, polarity in enumerate(("neg", "pos")):
+            files = sorted((Path(folder) / split / polarity).glob("*.txt"))
+            texts += [path.read_text(encoding="utf-8", errors="replace") for path in files]
+            labels += [label] * len(files)
+        splits.append((texts, labels))
+    return splits
+
+
+def with_validation(data, validation_examples, seed, train_examples=0):
+    """`data` with `validation_examples` training examples held out (a seeded permutation).
+
+    `train_examples` > 0 keeps only that many of the remaining ones.
+    """
+    if validation_examples >= len(data.train_texts):
+        raise KerarchError(
+            f"validation_examples={validation_examples} leaves no training examples "
+            f"({len(data.train_texts):,} in {data.source}); lower it."
+        )
+    order = np.random.default_rng(seed).permutation(len(data.train_texts))
+    val, train = order[:validation_examples], order[validation_examples:]
+    if train_examples:
+        train = train[:train_examples]
+    return dataclasses.replace(
+        data,
+        train_texts=data.train_texts[train], train_labels=data.train_labels[train],
+        val_texts=data.train_texts[val], val_labels=data.train_labels[val],
+    )
+
+
+def downloads_allowed():
+    """False when the environment sets KERARCH_OFFLINE=1 (or true, yes)."""
+    return os.environ.get("KERARCH_OFFLINE", "").lower() not in ("1", "true", "yes")
+
+
+def _from_data_dir(spec, folder):
+    """TextData from the user's folder: TSV files, or for IMDB the aclImdb layout."""
+    path = Path(folder)
+    if spec.name == "imdb_reviews" and not (path / "train.tsv").is_file():
+        acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "pos").is_dir()), None)
+        if acl is not None:
+            train, test = read_acl_imdb(acl)
+            return _text_data(spec.name, train, test, f"data_dir {acl} (aclImdb)", spec.class_names)
+    try:
+        return load_tsv_folder(path, name=spec.name, eval_files=spec.eval_files, class_names=spec.class_names,
+                               test_split=_split_name(spec))
+    except KerarchError as error:
+        if spec.name == "imdb_reviews" and path.is_dir():
+            hint = "Or give the aclImdb folder (train/pos, train/neg, test/pos, test/neg)."
+            raise KerarchError(f"{error} {hint}") from None
+        raise
+
+
+def _from_tfds(spec):
+    """(train, eval) texts and labels from an already prepared TFDS data dir; never downloads."""
+    root = _tfds_dir()
+    # A cheap look first, so a missing dataset costs no TFDS import.
+    if "://" not in root and not os.path.isdir(os.path.join(root, *spec.tfds_name.split("/"))):
+        raise _Miss("not prepared")
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(spec.tfds_name, data_dir=root)
+        splits = _tfds_splits(builder, spec) if builder.is_prepared() else None
+    except Exception as e:  # TFDS and tf.data raise many types.
+        raise KerarchError(_one_line(e)) from e
+    if splits is None:
+        raise _Miss("not prepared")
+    return splits
+
+
+def _download(spec, allow_download):
+    """(train, eval) texts and labels downloaded and prepared by TFDS, when allowed and possible."""
+    if not (downloads_allowed() if allow_download is None else allow_download):
+        raise _Miss("skipped, downloads are off (KERARCH_OFFLINE=1 or allow_download=False)")
+    if not _reachable(spec.host):
+        raise _Miss(f"skipped, {spec.host}:443 unreachable (offline?)")
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(spec.tfds_name, data_dir=_tfds_dir())
+        builder.download_and_prepare()
+        return _tfds_splits(builder, spec)
+    except Exception as e:  # Any failure means: try the next source.
+        raise _Miss(f"failed: {_one_line(e)}") from e
+
+
+def _tfds_splits(builder, spec):
+    """[(train texts, labels), (eval texts, labels)] from a prepared TFDS builder."""
+    import tensorflow_datasets as tfds
+
+    splits = []
+    for split in ("train", spec.eval_split):
+        columns = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        parts = zip(*(columns[feature] for feature in spec.text_features))
+        texts = [" ".join(part.decode("utf-8") for part in row) for row in parts]
+        splits.append((texts, columns["label"]))
+    return splits
+
+
+def _split_name(spec):
+    return "dev" if spec.eval_split == "validation" else "test"
+
+
+def _tsv_expected(eval_files):
+    return f"expected train.tsv and {' or '.join(eval_files)}, each with {_TSV_HEADER}"
+
+
+def _nothing_found(spec, tried):
+    return (
+        f"No copy of {spec.title} was found. Tried: {'; '.join(tried)}. To supply it, {spec.supply}; or "
+        f"prepare TFDS {spec.tfds_name} into {_tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset "
+        "KERARCH_OFFLINE) on a machine with internet."
+    )
+
+
+def _text_data(name, train, test, source, class_names=None, *, notice=None, test_split="test"):
+    """A checked TextData: texts cleaned, labels mapped to class ids."""
+    (train_texts, train_labels), (test_texts, test_labels) = train, test
+    if len(train_texts) == 0 or len(test_texts) == 0:
+        raise KerarchError(
+            f"{source}: no texts ({len(train_texts)} training, {len(test_texts)} {test_split} examples)."
+        )
+    class_names, ids = _label_ids([train_labels, test_labels], class_names, source)
+    logger.info("Loaded %s (%s train, %s %s texts, %d classes) from %s.", name, f"{len(train_texts):,}",
+                f"{len(test_texts):,}", test_split, len(class_names), source)
+    return TextData(
+        name=name, class_names=class_names, train_texts=_clean_texts(train_texts), train_labels=ids[0],
+        test_texts=_clean_texts(test_texts), test_labels=ids[1], source=source, notice=notice,
+        test_split=test_split,
+    )
+
+
+def _label_ids(label_lists, class_names, source):
+    """(class names, int64 id arrays): integer labels index class_names; names are numbered sorted."""
+    strings = [[str(label).strip() for label in labels] for labels in label_lists]
+    if all(re.fullmatch(r"\d+", label) for labels in strings for label in labels):
+        ids = [np.asarray(labels, np.int64) for labels in strings]
+        largest = max(int(i.max()) for i in ids)
+        class_names = list(class_names or [str(i) for i in range(largest + 1)])
+        if largest >= len(class_names):
+            raise KerarchError(f"{source}: label {largest} is out of range for classes {class_names}.")
+        return class_names, ids
+    names = sorted(set(strings[0]))
+    unknown = sorted(set().union(*strings[1:]) - set(names))
+    if unknown:
+        raise KerarchError(f"{source}: held-out labels {unknown[:5]} never occur in the training labels.")
+    index = {label: i for i, label in enumerate(names)}
+    return names, [np.asarray([index[label] for label in labels], np.int64) for labels in strings]
+
+
+def _clean_texts(texts):
+    """Whitespace-collapsed texts (IMDB's <br /> line breaks included) as an object array."""
+    return np.asarray([" ".join(str(t).replace("<br />", " ").split()) for t in texts], dtype=object)
+
+
+# --- Debian package descriptions -------------------------------------------------------------
+
+
+def load_debian_packages(*, num_classes, min_examples, test_percent=10):
+    """Package descriptions labelled by archive section: the `num_classes` largest sections.
+
+    Every package counts once (first record wins). Sections lose their
+    archive-area prefix ("contrib/net" is "net"); only sections with at least
+    `min_examples` packages are kept. Test packages are those whose name
+    hashes (SHA-1) below `test_percent` percent: a split that never changes
+    with the package list's order or with seeds.
+
+    Raises:
+        KerarchError: no package list is readable, or fewer than 2 sections
+            have `min_examples` packages.
+    """
+    text, where, notice = read_debian_archive()
+    examples = debian_examples(parse_deb822(text))
+    counts = collections.Counter(section for _, section in examples.values())
+    sections = [s for s, n in counts.most_common() if n >= min_examples][:num_classes]
+    if len(sections) < 2:
+        raise KerarchError(
+            f"{where}: only {len(sections)} section(s) have {min_examples}+ packages ({len(examples):,} packages "
+            "in all); lower min_examples, or run `apt-get update` for the archive's full package list."
+        )
+    if len(sections) < num_classes:
+        logger.warning("Only %d sections have %d+ packages; using %d classes.", len(sections), min_examples,
+                       len(sections))
+    index = {section: i for i, section in enumerate(sections)}
+    train, test = ([], []), ([], [])
+    for package in sorted(examples):
+        description, section = examples[package]
+        if section in index:
+            texts, labels = test if _hash_percent(package) < test_percent else train
+            texts.append(description)
+            labels.append(index[section])
+    source = f"Debian package descriptions from {where} ({len(examples):,} packages, top {len(sections)} sections)"
+    return _text_data("debian_packages", train, test, source, sections, notice=notice)
+
+
+def read_debian_archive():
+    """(deb822 text, where from, notice or None): `apt-cache dumpavail`, else dpkg's status file."""
+    try:
+        result = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, timeout=300, check=True)
+        text = result.stdout.decode("utf-8", errors="replace")
+        if "\nPackage:" in "\n" + text:
+            return text, "`apt-cache dumpavail`", None
+        why = "`apt-cache dumpavail` listed no packages (run `apt-get update`)"
+    except (OSError, subprocess.SubprocessError) as e:
+        why = f"`apt-cache dumpavail` failed ({_one_line(e)})"
+    try:
+        text = Path(DPKG_STATUS).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise KerarchError(
+            f"No Debian package list is readable: {why}; {DPKG_STATUS}: {_one_line(e)}. On Debian or Ubuntu run "
+            "`apt-get update`; elsewhere pass data_dir= a folder with train.tsv and test.tsv."
+        ) from e
+    notice = f"{why}, so only the installed packages of {DPKG_STATUS} are used (far fewer examples)."
+    logger.warning(notice)
+    return text, DPKG_STATUS, notice
+
+
+def parse_deb822(text):
+    """The records of a Debian control file (Packages lists, dpkg status) as {field: value} dicts.
+
+    Records are separated by blank lines. A line beginning with a space or
+    tab continues the previous field; the continuation is kept, newline and
+    leading space included, for `description_text` to read.
+    """
+    records = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        record, field = {}, None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and field:
+                record[field] += "\n" + line
+            elif ":" in line and not line.startswith("#"):
+                field, _, value = line.partition(":")
+                field = field.strip()
+                record[field] = value.strip()
+        if record:
+            records.append(record)
+    return records
+
+
+def description_text(value):
+    """A Description field as text: the synopsis, then the extended description.
+
+    Continuation lines lose their first space; a line " ." is an empty line.
+    """
+    synopsis, *body = value.split("\n")
+    lines = ["" if line.strip() == "." else line[1:] for line in body]
+    return "\n".join([synopsis.strip(), *lines]).strip()
+
+
+def strip_area(section):
+    """The section without its archive-area prefix: "contrib/net" -> "net", "libs" -> "libs"."""
+    return section.rsplit("/", 1)[-1].strip()
+
+
+def debian_examples(records):
+    """{package: (description text, section)}, the first record of each package winning."""
+    examples = {}
+    for record in records:
+        package, section, description = (record.get(k) for k in ("Package", "Section", "Description"))
+        if package and section and description and package not in examples:
+            examples[package] = (description_text(description), strip_area(section))
+    return examples
+
+
+def _hash_percent(name):
+    """A stable number in 0..99 from a name (SHA-1), for splits that do not depend on order."""
+    return int(hashlib.sha1(name.encode("utf-8")).hexdigest(), 16) % 100
+
+
+# --- pretraining corpus ----------------------------------------------------------------------
+
+
+def load_corpus(data_dir=None, *, max_documents, max_chars):
+    """Documents of sentences from `data_dir`, or from the Python standard library's docstrings.
+
+    Args:
+        data_dir: a text or Python file, or a folder searched recursively for
+            .txt, .md, .rst and .py files (in sorted order). Text files give
+            one document per paragraph (blank-line separated); Python files
+            one per docstring.
+        max_documents: stop after this many documents.
+        max_chars: stop once the documents hold this many characters.
+
+    Returns:
+        A `Corpus`.
+
+    Raises:
+        KerarchError: data_dir does not exist, or holds no text.
+    """
+    if data_dir is None:
+        root = Path(sysconfig.get_paths()["stdlib"])
+        files = [p for p in sorted(root.rglob("*.py")) if not _is_test_or_site(p.relative_to(root))]
+        where = f"docstrings of the Python standard library ({root})"
+    else:
+        root = Path(os.path.expanduser(os.fspath(data_dir)))
+        if not root.exists():
+            raise KerarchError(
+                f"data_dir {root} does not exist; give a text file or a folder of {', '.join(CORPUS_SUFFIXES)} files."
+            )
+        files = [root] if root.is_file() else [p for p in sorted(root.rglob("*")) if p.suffix in CORPUS_SUFFIXES]
+        where = f"data_dir {root}"
+    documents = _bounded(_documents(files), max_documents, max_chars)
+    if len(documents) < 2:
+        raise KerarchError(
+            f"{where} holds {len(documents)} document(s) with text; pretraining needs at least 2 (sentence pairs "
+            f"draw random sentences from other documents). Give text in {', '.join(CORPUS_SUFFIXES)} files."
+        )
+    chars = sum(len(s) for doc in documents for s in doc)
+    source = f"{where}: {len(documents):,} documents, {chars:,} characters"
+    logger.info("Corpus: %s.", source)
+    return Corpus(documents=documents, source=source)
+
+
+def split_sentences(text):
+    """Sentences of a text: whitespace collapsed, split after . ! ? before a capital letter."""
+    return [s for s in _SENTENCE_END.split(" ".join(text.split())) if s]
+
+
+def python_docstrings(source):
+    """The docstrings of a Python module's source (module, classes, functions), in order; [] if unparsable."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return [doc for node in ast.walk(tree) if isinstance(node, kinds) and (doc := ast.get_docstring(node))]
+
+
+def sentence_pairs(documents, seed):
+    """BERT's next-sentence pairs (Devlin et al. 2019, section 3.1): [(first, second, label)].
+
+    Every two consecutive sentences of a document give one pair: half the
+    time (a seeded coin) the true next sentence, label 0 (IsNext), else a
+    random sentence of another document, label 1 (NotNext).
+    """
+    if len(documents) < 2:
+        raise KerarchError("Next-sentence pairs need at least 2 documents (negatives come from other documents).")
+    rng = np.random.default_rng(seed)
+    pool = [(d, sentence) for d, doc in enumerate(documents) for sentence in doc]
+    pairs = []
+    for d, doc in enumerate(documents):
+        for first, second in zip(doc, doc[1:]):
+            if rng.random() < 0.5:
+                pairs.append((first, second, 0))
+                continue
+            other, sentence = pool[rng.integers(len(pool))]
+            while other == d:
+                other, sentence = pool[rng.integers(len(pool))]
+            pairs.append((first, sentence, 1))
+    return pairs
+
+
+def _documents(files):
+    """Documents (lists of sentences) of each file in turn, lazily."""
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        chunks = python_docstrings(text) if path.suffix == ".py" else re.split(r"\n\s*\n", text)
+        for chunk in chunks:
+            sentences = split_sentences(chunk)
+            if sentences:
+                yield sentences
+
+
+def _bounded(documents, max_documents, max_chars):
+    kept, chars = [], 0
+    for doc in documents:
+        if len(kept) >= max_documents or chars >= max_chars:
+            break
+        kept.append(doc)
+        chars += sum(len(s) for s in doc)
+    return kept
+
+
+def _is_test_or_site(relative):
+    return bool({"test", "tests", "idle_test", "site-packages", "dist-packages"} & set(relative.parts))
+
+
+# --- tokenization ----------------------------------------------------------------------------
+
+
+def word_piece_tokenizer(texts, *, vocabulary_size, lowercase=True):
+    """A keras-hub WordPiece tokenizer with a vocabulary learned from `texts`.
+
+    The vocabulary starts with SPECIAL_TOKENS ([PAD] is id 0); unknown words
+    become [UNK].
+
+    Reference:
+        Wu et al., "Google's Neural Machine Translation System", 2016 (WordPiece);
+        Devlin et al., "BERT", NAACL 2019.
+    """
+    import keras_hub
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(_as_strings(texts)).batch(1024)
+    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        dataset, vocabulary_size, lowercase=lowercase, reserved_tokens=list(SPECIAL_TOKENS)
+    )
+    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, lowercase=lowercase, oov_token="[UNK]")
+
+
+def encode(tokenizer, texts, *, sequence_length):
+    """Token ids of `texts`: int32 (N, sequence_length), truncated, padded with 0."""
+    return _batched(lambda batch: tokenizer(batch).to_tensor(shape=(None, sequence_length)), texts)
+
+
+def encode_packed(tokenizer, first, second=None, *, sequence_length):
+    """BERT inputs `[CLS] first [SEP]` or `[CLS] first [SEP] second [SEP]`, truncated round-robin.
+
+    Returns:
+        (token_ids, segment_ids), int32 arrays (N, sequence_length) padded with 0.
+    """
+    import keras_hub
+
+    packer = keras_hub.layers.MultiSegmentPacker(
+        sequence_length=sequence_length, start_value=tokenizer.token_to_id("[CLS]"),
+        end_value=tokenizer.token_to_id("[SEP]"), pad_value=0,
+    )
+    if second is None:
+        return _batched(lambda batch: packer(tokenizer(batch)), first)
+    return _batched(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
+
+
+def _batched(fn, texts, batch_size=1024):
+    """`fn` over batches of texts in tf.data, concatenated in numpy.
+
+    `texts` may be a tuple of equally long text lists; `fn` then takes one batch of each.
+    """
+    import tensorflow as tf
+
+    texts = tuple(map(_as_strings, texts)) if isinstance(texts, tuple) else _as_strings(texts)
+    batches = list(tf.data.Dataset.from_tensor_slices(texts).batch(batch_size).map(fn).as_numpy_iterator())
+    if isinstance(batches[0], tuple):
+        return tuple(np.concatenate(parts).astype(np.int32) for parts in zip(*batches))
+    return np.concatenate(batches).astype(np.int32)
+
+
+def _as_strings(texts):
+    # A list, not a numpy str array: that would pad every text to the longest one.
+    return [str(t) for t in texts]
