@@ -419,6 +419,7 @@ def test_reachable_is_bounded(monkeypatch):
     def slow_connect(*args, **kwargs):
         import time
         time.sleep(5)
+        raise OSError("timed out")  # as a real connection attempt would end
 
     monkeypatch.setattr(images_module.socket, "create_connection", slow_connect)
     assert images_module._reachable("example.invalid", seconds=0.2) is False
