@@ -1,0 +1,1 @@
+"""Graph neural networks: message passing with keras.ops (GCN, GraphSAGE, GAT)."""

@@ -1,0 +1,1 @@
+"""Neural architecture search on keras-tuner: search spaces over builders, evolution and REINFORCE."""

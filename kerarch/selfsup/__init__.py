@@ -1,0 +1,1 @@
+"""Self-supervised learning: SimCLR and BYOL."""
