@@ -20,6 +20,11 @@ def option(default, help, *, choices=None, minimum=None):
     return dataclasses.field(default=default, metadata=metadata)
 
 
+# The names of kerarch.training.optim's registries (kept here so configs import no Keras).
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "linear")
+
+
 @dataclasses.dataclass
 class RecipeConfig:
     """Keys every recipe accepts."""
@@ -51,6 +56,17 @@ class RecipeConfig:
     quantize: typing.Optional[str] = option(
         None, "Also export a quantized TFLite file.", choices=(None, "dynamic", "float16", "int8")
     )
+    optimizer: str = option("adam", "Optimizer (kerarch.training.optim).", choices=OPTIMIZERS)
+    learning_rate: float = option(1e-3, "Peak learning rate (after the warmup).", minimum=0.0)
+    momentum: float = option(0.9, "Momentum of the momentum and nesterov optimizers.", minimum=0.0)
+    weight_decay: float = option(0.0, "Decoupled weight decay (Keras applies it in every optimizer; 0: off).",
+                                 minimum=0.0)
+    clipnorm: float = option(0.0, "Clip gradients to this norm (0: off).", minimum=0.0)
+    clipvalue: float = option(0.0, "Clip gradient elements to [-clipvalue, clipvalue] (0: off).", minimum=0.0)
+    schedule: str = option("constant", "Learning-rate schedule: constant, step (/10 at 50 % and 75 % of the run), "
+                           "cosine, warmup_cosine, linear (decay to 0, BERT).",
+                           choices=SCHEDULES)
+    warmup_epochs: float = option(0.0, "Linear warmup from 0, in epochs (warmup_cosine and linear).", minimum=0.0)
     verbose: str = option("auto", "Progress output: auto (bar on a terminal, a line per epoch otherwise), bar, epoch, none.",
                           choices=("auto", "bar", "epoch", "none"))
 

@@ -28,6 +28,7 @@ from kerarch.training.callbacks import default_callbacks, progress_verbosity
 from kerarch.training.distribute import describe_strategy, fix_multi_worker_fit, is_chief, make_strategy, set_precision
 from kerarch.io import read_json
 from kerarch.training.run import Run, export_rows
+from kerarch.training.optim import describe_loss, describe_optimizer, make_optimizer, make_schedule
 from kerarch.training.schedules import train_steps
 
 log = logging.getLogger("kerarch")
@@ -95,12 +96,30 @@ class Recipe:
     def jit_compile(self):
         return {"auto": "auto", "true": True, "false": False}[self.config.jit_compile]
 
+    def num_train_examples(self, data):
+        """Examples in one pass over the training data; recipes whose data has no `x_train` override it."""
+        return len(data.x_train)
+
     def train_steps(self, data):
-        """Optimizer steps of the whole run (for schedules), from the size of `data.x_train`."""
+        """Optimizer steps of the whole run (for schedules)."""
         cfg = self.config
-        return train_steps(
-            num_examples=len(data.x_train), batch_size=cfg.batch_size, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch
-        )
+        return train_steps(num_examples=self.num_train_examples(data), batch_size=cfg.batch_size, epochs=cfg.epochs,
+                           steps_per_epoch=cfg.steps_per_epoch)
+
+    def make_optimizer(self, data, **overrides):
+        """The optimizer the config names (`optimizer=`, `learning_rate=`, `schedule=`, ...), for `train_steps(data)`.
+
+        `overrides` replace config values for this call (e.g. `global_clipnorm=True`, `beta_1=0.5`).
+        """
+        cfg = self.config
+        total = self.train_steps(data) if cfg.schedule != "constant" else 1
+        options = dict(learning_rate=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                       clipnorm=cfg.clipnorm, clipvalue=cfg.clipvalue)
+        options.update(overrides)
+        warmup = round(cfg.warmup_epochs * total / cfg.epochs)
+        options["learning_rate"] = make_schedule(cfg.schedule, options["learning_rate"], total_steps=total,
+                                                 warmup_steps=warmup)
+        return make_optimizer(cfg.optimizer, **options)
 
     def callbacks(self, model, data):
         return default_callbacks(self.run.path, monitor=self.monitor, backup=True, best=self.run.chief)
@@ -172,6 +191,7 @@ def run_recipe(name, overrides=(), *, base_config=None):
         run.write_config(strategy=describe_strategy(strategy), data_source=source, data_notice=getattr(data, "notice", None))
         with strategy.scope():
             model = recipe.build_model(data)
+        run.write_config(training=describe_training(model))
         recipe.train(model, data)
         metrics = recipe.evaluate(model, data)
         metrics["train_wall_time_s"] = round(time.time() - started, 1)
@@ -187,13 +207,21 @@ def run_recipe(name, overrides=(), *, base_config=None):
         handler.close()
 
 
+def describe_training(model):
+    """The resolved optimizer(s) and loss of a compiled model, for config.json and the report."""
+    return {
+        "optimizers": {name: describe_optimizer(value) for name, value in _optimizers(model).items()},
+        "loss": describe_loss(getattr(model, "loss", None)),
+    }
+
+
+def _optimizers(model):
+    return {name: value for name, value in vars(model).items() if isinstance(value, keras.optimizers.Optimizer)}
+
+
 def optimizer_iterations(model):
     """{attribute: steps taken} for every optimizer the model holds (one, or a GAN's two)."""
-    return {
-        name: int(keras.ops.convert_to_numpy(value.iterations))
-        for name, value in vars(model).items()
-        if isinstance(value, keras.optimizers.Optimizer)
-    }
+    return {name: int(keras.ops.convert_to_numpy(value.iterations)) for name, value in _optimizers(model).items()}
 
 
 def _log_to(path):

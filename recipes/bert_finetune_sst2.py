@@ -25,14 +25,13 @@ fine-tuned 4 epochs with the best of a learning-rate and batch-size grid.
 """
 
 import dataclasses
-import math
 import os
 import typing
 
 import keras
 import tensorflow as tf
 
-from kerarch.config import option
+from kerarch.config import OPTIMIZERS, SCHEDULES, option
 from kerarch.data.textclass import downloads_allowed, encode_packed, load_text_classification
 from kerarch.recipe import register_recipe
 from kerarch.sequence.bert import BERT_CONFIGS, bert_classifier
@@ -61,7 +60,10 @@ class BertFinetuneSst2Config(TextClassifierConfig):
         None, "Peak AdamW learning rate, decayed linearly to 0; none: 5e-5 with a preset (the paper's grid: "
         "2e-5 to 5e-5), 3e-4 from scratch.", minimum=0.0,
     )
-    weight_decay: float = option(0.01, "AdamW weight decay (paper: 0.01).", minimum=0.0)
+    weight_decay: float = option(0.01, "Decoupled weight decay (paper: 0.01).", minimum=0.0)
+    optimizer: str = option("adamw", "Optimizer (paper: Adam with decoupled weight decay).", choices=OPTIMIZERS)
+    schedule: str = option("linear", "Learning-rate schedule (paper: linear decay to 0 after a warmup).",
+                           choices=SCHEDULES)
     dropout: float = option(0.1, "Dropout of embeddings, attention, residuals and the classifier (paper: 0.1).",
                             minimum=0.0)
     validation_examples: int = option(2000, "Training examples held out for validation (best checkpoint).",
@@ -114,10 +116,8 @@ class BertFinetuneSst2(TextClassifier):
                 max_sequence_length=cfg.sequence_length, dropout=cfg.dropout,
             )
         learning_rate = cfg.learning_rate or (5e-5 if self.preset_loaded else 3e-4)
-        steps = cfg.epochs * (cfg.steps_per_epoch or math.ceil(len(data.x_train) / cfg.batch_size))
-        schedule = keras.optimizers.schedules.PolynomialDecay(learning_rate, steps, 0.0)
         model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
+            optimizer=self.make_optimizer(data, learning_rate=learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=self.jit_compile,

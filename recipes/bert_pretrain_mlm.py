@@ -41,7 +41,6 @@ the MLM loss still falls). Reproduce: `make recipe NAME=bert-pretrain-mlm`.
 """
 
 import dataclasses
-import math
 import typing
 
 import keras
@@ -49,7 +48,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import OPTIMIZERS, SCHEDULES, RecipeConfig, option
 from kerarch.data import make_dataset
 from kerarch.data.textclass import (
     SPECIAL_TOKENS,
@@ -90,7 +89,10 @@ class BertPretrainMlmConfig(RecipeConfig):
     max_predictions: int = option(12, "Selected positions per sequence at most (paper: 20 for 128 tokens).",
                                   minimum=1)
     learning_rate: float = option(5e-4, "Peak AdamW learning rate, decayed linearly to 0.", minimum=0.0)
-    weight_decay: float = option(0.01, "AdamW weight decay (paper: 0.01).", minimum=0.0)
+    weight_decay: float = option(0.01, "Decoupled weight decay (paper: 0.01).", minimum=0.0)
+    optimizer: str = option("adamw", "Optimizer (paper: Adam with decoupled weight decay).", choices=OPTIMIZERS)
+    schedule: str = option("linear", "Learning-rate schedule (paper: linear decay to 0 after a warmup).",
+                           choices=SCHEDULES)
     dropout: float = option(0.1, "Dropout of embeddings, attention and residuals (paper: 0.1).", minimum=0.0)
     export: bool = option(False, "Off: " + _NO_EXPORT, choices=(False,))
 
@@ -151,17 +153,18 @@ class BertPretrainMlm(Recipe):
         token_ids, segment_ids = encode_packed(tokenizer, first, second, sequence_length=self.config.sequence_length)
         return {"token_ids": token_ids, "segment_ids": segment_ids, "nsp_labels": np.asarray(labels, np.int32)}
 
+    def num_train_examples(self, data):
+        return len(data.train["nsp_labels"])
+
     def build_model(self, data):
         cfg = self.config
         model = bert_pretraining(
             config=cfg.config, vocabulary_size=data.tokenizer.vocabulary_size(),
             max_sequence_length=cfg.sequence_length, dropout=cfg.dropout,
         )
-        steps = cfg.epochs * (cfg.steps_per_epoch or math.ceil(len(data.train["nsp_labels"]) / cfg.batch_size))
-        schedule = keras.optimizers.schedules.PolynomialDecay(cfg.learning_rate, steps, 0.0)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
+            optimizer=self.make_optimizer(data),
             loss={"mlm_logits": loss, "nsp_logits": loss},
             weighted_metrics={name: ["sparse_categorical_accuracy"] for name in ("mlm_logits", "nsp_logits")},
             jit_compile=self.jit_compile,

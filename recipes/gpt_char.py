@@ -67,7 +67,6 @@ class GptCharConfig(RecipeConfig):
     hidden_dim: int = option(128, "Model width.", minimum=1)
     intermediate_dim: int = option(512, "Feed-forward width.", minimum=1)
     dropout: float = option(0.0, "Dropout (0 keeps the fused attention kernel).", minimum=0.0)
-    learning_rate: float = option(1e-3, "Adam learning rate.", minimum=0.0)
     clipnorm: float = option(1.0, "Clip each gradient's norm to this (0: off).", minimum=0.0)
     prompts: tuple[str, ...] = option(("def", "class", "import"), "Prompts the samples start from.")
     sample_length: int = option(100, "Characters generated per sample (prompt + sample fit in block_size).",
@@ -146,12 +145,15 @@ class GptChar(Recipe):
             dropout=cfg.dropout,
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None),
+            optimizer=self.make_optimizer(data),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
         )
         return model
+
+    def num_train_examples(self, data):
+        return len(data.train_chunks)
 
     def datasets(self, data):
         cfg = self.config

@@ -95,7 +95,7 @@ class GruTextclass(TextClassifier):
             sequence_length=cfg.sequence_length, num_classes=data.num_classes, units=cfg.units,
             num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
         )
-        return self.compile(model, cfg.learning_rate)
+        return self.compile(model, data)
 
     def evaluate(self, model, data):
         metrics = super().evaluate(model, data)

@@ -2,7 +2,6 @@
 
 import dataclasses
 
-import keras
 import numpy as np
 
 from kerarch.config import RecipeConfig, option
@@ -18,7 +17,6 @@ class LenetMnistConfig(RecipeConfig):
     batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
                           choices=("mnist", "fashion_mnist"))
-    learning_rate: float = option(1e-3, "Adam learning rate.", minimum=0.0)
     activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper, or relu).")
     validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).", minimum=1)
     train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
@@ -38,7 +36,7 @@ class LenetMnist(Recipe):
     def build_model(self, data):
         model = lenet5(input_shape=data.input_shape, num_classes=data.num_classes, activation=self.config.activation)
         model.compile(
-            optimizer=keras.optimizers.Adam(self.config.learning_rate),
+            optimizer=self.make_optimizer(data),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=self.jit_compile,

@@ -59,7 +59,6 @@ class TextClassifierConfig(RecipeConfig):
         "is slow, about a minute for 50k short texts on 2 CPU cores.", minimum=0,
     )
     sequence_length: int = option(200, "Tokens per text: longer texts are cut, shorter ones padded.", minimum=1)
-    learning_rate: float = option(1e-3, "Adam learning rate.", minimum=0.0)
     validation_examples: int = option(2500, "Training examples held out for validation (best checkpoint).", minimum=1)
     train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
     quantize: typing.Optional[str] = option(
@@ -116,9 +115,9 @@ class TextClassifier(Recipe):
         return EncodedText(data, tokenizer, *(self.encode(tokenizer, t) for t in (
             data.train_texts, data.val_texts, data.test_texts)))
 
-    def compile(self, model, learning_rate):
+    def compile(self, model, data):
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=self.make_optimizer(data),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
@@ -205,4 +204,4 @@ class LstmSentiment(TextClassifier):
             sequence_length=cfg.sequence_length, num_classes=data.num_classes, units=cfg.units,
             num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
         )
-        return self.compile(model, cfg.learning_rate)
+        return self.compile(model, data)

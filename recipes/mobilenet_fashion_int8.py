@@ -17,18 +17,15 @@ Measured results are in the README ("MobileNet for mobile").
 import dataclasses
 import typing
 
-import keras
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import SCHEDULES, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import fit_images, pad_crop_flip
 from kerarch.data.splits import split_validation
-from kerarch.errors import KerarchError
 from kerarch.export import tflite_latency
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.pruning import Prunable, PruningOptions
-from kerarch.training.schedules import warmup_cosine
 from kerarch.vision import mobilenet_v2
 
 
@@ -48,7 +45,9 @@ class MobilenetFashionInt8Config(PruningOptions, RecipeConfig):
                              minimum=32)
     bn_momentum: float = option(0.99, "BatchNorm momentum (keras.applications: 0.999, for long ImageNet runs; "
                                 "0.99 lets the moving statistics settle within a short run).", minimum=0.0)
-    learning_rate: float = option(2e-3, "Peak Adam learning rate (warmup, then cosine decay to 0).", minimum=0.0)
+    learning_rate: float = option(2e-3, "Peak learning rate (warmup, then cosine decay to 0).", minimum=0.0)
+    schedule: str = option("warmup_cosine", "Learning-rate schedule.",
+                           choices=SCHEDULES)
     warmup_epochs: float = option(1.0, "Linear learning-rate warmup, in epochs.", minimum=0.0)
     augment: bool = option(True, "Random 2-pixel translation and horizontal flips in tf.data.")
     latency_runs: int = option(200, "Timed single-image invocations per .tflite file (the median is reported).",
@@ -81,10 +80,7 @@ class MobilenetFashionInt8(Prunable, Recipe):
         channels = data.input_shape[-1]
         model = mobilenet_v2(input_shape=(cfg.input_size, cfg.input_size, channels), num_classes=data.num_classes,
                              alpha=cfg.alpha, bn_momentum=cfg.bn_momentum)
-        total = self.train_steps(data)
-        schedule = warmup_cosine(cfg.learning_rate, total_steps=total,
-                                 warmup_steps=int(cfg.warmup_epochs * total / cfg.epochs))
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+        model.compile(optimizer=self.make_optimizer(data), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=self.jit_compile)
         return model
 

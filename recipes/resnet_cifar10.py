@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import OPTIMIZERS, SCHEDULES, RecipeConfig, option
 from kerarch.data import make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.data.cifar import load_cifar10
@@ -29,7 +29,6 @@ from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.pruning import Prunable, PruningOptions
-from kerarch.training.schedules import step_decay, warmup_cosine
 from kerarch.vision.resnet import build_cifar_resnet
 
 log = logging.getLogger("kerarch")
@@ -68,12 +67,15 @@ class ResnetConfig(PruningOptions, RecipeConfig):
     depth: int = option(20, "ResNet depth 6n+2: 20, 32, 44, 56, 110 (paper's CIFAR nets).", minimum=8)
     shortcut: str = option("a", "Shortcut where the shape changes: a (zero-pad identity, paper's CIFAR choice) or "
                            "b (1x1 projection).", choices=("a", "b"))
-    learning_rate: float = option(0.1, "Peak SGD learning rate (paper: 0.1 at batch 128).", minimum=0.0)
+    optimizer: str = option("momentum", "Optimizer (paper: SGD with momentum).", choices=OPTIMIZERS)
+    learning_rate: float = option(0.1, "Peak learning rate (paper: 0.1 at batch 128).", minimum=0.0)
     momentum: float = option(0.9, "SGD momentum (paper: 0.9).", minimum=0.0)
-    weight_decay: float = option(1e-4, "L2 weight decay on the conv and dense kernels (paper: 1e-4).", minimum=0.0)
-    schedule: str = option("cosine", "cosine: linear warmup then cosine decay to 0; step: /10 at 50 % and 75 % of "
-                           "the steps (the paper's 32k and 48k of 64k).", choices=("cosine", "step"))
-    warmup_epochs: float = option(1.0, "Linear learning-rate warmup, in epochs (cosine schedule only).", minimum=0.0)
+    kernel_l2: float = option(1e-4, "The paper's weight decay: L2 on the conv and dense kernels, through the "
+                              "momentum as in Caffe (paper: 1e-4). weight_decay= is the optimizer's decoupled "
+                              "decay instead.", minimum=0.0)
+    schedule: str = option("warmup_cosine", "warmup_cosine: linear warmup then cosine decay to 0; step: /10 at 50 % "
+                           "and 75 % of the steps (the paper's 32k and 48k of 64k).", choices=SCHEDULES)
+    warmup_epochs: float = option(1.0, "Linear learning-rate warmup, in epochs (warmup_cosine, linear).", minimum=0.0)
     augment: bool = option(True, "Pad-crop-flip augmentation in tf.data (paper: 4-pixel pad, random crop, flip).")
     pad: int = option(4, "Pixels of zero padding per side before the random crop.", minimum=0)
     validation_examples: int = option(5000, "Training examples held out for validation and the best checkpoint "
@@ -108,22 +110,14 @@ class ResnetTrainer(Prunable, Recipe):
         cfg = self.config
         return split_validation(self.load_images(), cfg.validation_examples, cfg.train_examples, cfg.seed)
 
-    def learning_rate(self, data):
-        cfg = self.config
-        total = self.train_steps(data)
-        if cfg.schedule == "step":
-            return step_decay(cfg.learning_rate, total_steps=total)
-        warmup = int(cfg.warmup_epochs * total / cfg.epochs)
-        return warmup_cosine(cfg.learning_rate, total_steps=total, warmup_steps=warmup)
-
     def build_model(self, data):
         cfg = self.config
         model = build_cifar_resnet(depth=cfg.depth, input_shape=data.input_shape, num_classes=data.num_classes,
                                    shortcut=cfg.shortcut)
-        if cfg.weight_decay:
-            add_kernel_l2(model, cfg.weight_decay)
+        if cfg.kernel_l2:
+            add_kernel_l2(model, cfg.kernel_l2)
         model.compile(
-            optimizer=keras.optimizers.SGD(self.learning_rate(data), momentum=cfg.momentum),
+            optimizer=self.make_optimizer(data),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=self.jit_compile,

@@ -47,6 +47,7 @@ from kerarch.data.timeseries import (
 from kerarch.errors import KerarchError
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.sequence.recurrent import gru, lstm
+from kerarch.training.optim import make_loss
 from kerarch.training.plots import pyplot, save_figure
 
 _CELLS = {"lstm": lstm, "gru": gru}
@@ -70,7 +71,10 @@ class RnnTimeseriesConfig(RecipeConfig):
     dropout: float = option(0.0, "Dropout after each recurrent layer.", minimum=0.0)
     relative: bool = option(True, "Windows relative to their last value (forecast the change); false: levels "
                             "standardised with the training mean.")
-    learning_rate: float = option(3e-3, "Adam learning rate.", minimum=0.0)
+    learning_rate: float = option(3e-3, "Learning rate.", minimum=0.0)
+    loss: str = option("mse", "Training loss: mse, or huber (robust to outlying months; delta in scaled units).",
+                       choices=("mse", "huber"))
+    huber_delta: float = option(1.0, "Huber loss delta: quadratic below it, linear above (loss=huber).", minimum=0.0)
     clipnorm: float = option(1.0, "Clip each gradient's norm to this (0: off); recurrent nets can explode "
                              "(Pascanu et al. 2013).", minimum=0.0)
     patience: int = option(40, "Stop after this many epochs without a better validation loss; the best "
@@ -126,12 +130,15 @@ class RnnTimeseries(Recipe):
             num_layers=cfg.num_layers, dropout=cfg.dropout,
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None),
-            loss="mse",
+            optimizer=self.make_optimizer(data),
+            loss=make_loss(cfg.loss, delta=cfg.huber_delta),
             metrics=["mae"],
             jit_compile=self.jit_compile,
         )
         return model
+
+    def num_train_examples(self, data):
+        return len(data.windows.x_train)
 
     def datasets(self, data):
         w, batch = data.windows, self.config.batch_size

@@ -68,7 +68,7 @@ class TransformerSeq2seqConfig(RecipeConfig):
     hidden_dim: int = option(64, "d_model.", minimum=1)
     intermediate_dim: int = option(128, "d_ff, the feed-forward width.", minimum=1)
     dropout: float = option(0.1, "Dropout of embeddings, attention and residuals.", minimum=0.0)
-    learning_rate: float = option(2e-3, "Adam learning rate.", minimum=0.0)
+    learning_rate: float = option(2e-3, "Learning rate.", minimum=0.0)
     clipnorm: float = option(1.0, "Clip each gradient's norm to this (0: off).", minimum=0.0)
     num_beams: int = option(4, "Beams of the beam-search evaluation.", minimum=1)
     examples: int = option(5, "Test translations shown in the report, and as many of the wrong ones.", minimum=0)
@@ -177,12 +177,15 @@ class TransformerSeq2seq(Recipe):
             intermediate_dim=cfg.intermediate_dim, dropout=cfg.dropout,
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None),
+            optimizer=self.make_optimizer(data),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
             jit_compile=self.jit_compile,
         )
         return model
+
+    def num_train_examples(self, data):
+        return len(data.train_source)
 
     def datasets(self, data):
         batch, seed = self.config.batch_size, self.config.seed

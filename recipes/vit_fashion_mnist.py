@@ -19,14 +19,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import OPTIMIZERS, SCHEDULES, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.pruning import Prunable, PruningOptions
-from kerarch.training.schedules import warmup_cosine
 from kerarch.vision import vit
 
 # Kept out of AdamW's weight decay (substrings of variable names).
@@ -48,9 +47,12 @@ class VitFashionMnistConfig(PruningOptions, RecipeConfig):
     num_heads: int = option(4, "Attention heads; must divide hidden_dim (custom variant).", minimum=1)
     mlp_dim: int = option(128, "Hidden width of each block's MLP (custom variant).", minimum=1)
     dropout: float = option(0.0, "Dropout on embeddings, attention output and MLPs.", minimum=0.0)
-    learning_rate: float = option(1e-3, "Peak AdamW learning rate.", minimum=0.0)
-    weight_decay: float = option(0.05, "AdamW decoupled weight decay (DeiT: 0.05); not on biases, norms, embeddings.",
+    optimizer: str = option("adamw", "Optimizer (DeiT: AdamW).", choices=OPTIMIZERS)
+    learning_rate: float = option(1e-3, "Peak learning rate.", minimum=0.0)
+    weight_decay: float = option(0.05, "Decoupled weight decay (DeiT: 0.05); not on biases, norms, embeddings.",
                                  minimum=0.0)
+    schedule: str = option("warmup_cosine", "Learning-rate schedule.",
+                           choices=SCHEDULES)
     warmup_epochs: float = option(2.0, "Linear learning-rate warmup before the cosine decay, in epochs.", minimum=0.0)
     clipnorm: float = option(1.0, "Clip the global gradient norm to this (0: off).", minimum=0.0)
     label_smoothing: float = option(0.1, "Label smoothing of the cross-entropy targets (DeiT: 0.1).", minimum=0.0)
@@ -88,12 +90,9 @@ class VitFashionMnist(Prunable, Recipe):
         model = vit(input_shape=data.input_shape, num_classes=data.num_classes,
                     variant="ti" if cfg.variant == "custom" else cfg.variant, patch_size=cfg.patch_size,
                     dropout_rate=cfg.dropout, **sizes)
-        total = self.train_steps(data)
-        schedule = warmup_cosine(cfg.learning_rate, total_steps=total,
-                                 warmup_steps=int(cfg.warmup_epochs * total / cfg.epochs))
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay,
-                                           global_clipnorm=cfg.clipnorm or None)
-        optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
+        optimizer = self.make_optimizer(data, global_clipnorm=True)
+        if cfg.weight_decay:
+            optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),

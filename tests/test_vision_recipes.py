@@ -60,7 +60,7 @@ def test_vision_recipe_end_to_end(name, finished):
 def test_resnet_uses_the_requested_depth_and_schedule(finished):
     workdir, summaries = finished
     config = json.loads((workdir / summaries["resnet-cifar10"]["run_dir"] / "config.json").read_text())["config"]
-    assert config["depth"] == 8 and config["schedule"] == "cosine" and config["precision"] == "float32"
+    assert config["depth"] == 8 and config["schedule"] == "warmup_cosine" and config["precision"] == "float32"
     model = keras.saving.load_model(workdir / summaries["resnet-cifar10"]["export"]["dir"] / "model.keras")
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 1 + 2 * 3  # depth 8 = 6n + 2 with n = 1: stem + 3 stages of one basic block

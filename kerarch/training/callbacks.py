@@ -123,6 +123,15 @@ class SyncReplicaState(keras.callbacks.Callback):
         sync_replica_variables(self.model)
 
 
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's learning rate at the end of each epoch to the logs, so metrics.csv and curves.png show it."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)  # None for models with their own optimizers (GANs)
+        if logs is not None and optimizer is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
 def progress_verbosity(mode="auto"):
     """Keras `verbose=` for a progress mode: a live bar on terminals, a line per epoch in logs."""
     if mode == "auto":
@@ -131,12 +140,13 @@ def progress_verbosity(mode="auto"):
 
 
 def default_callbacks(run_dir, *, monitor="val_loss", backup=True, best=True):
-    """Replica sync, BackupAndRestore, best checkpoint, TensorBoard, CSV metrics, TerminateOnNaN."""
+    """Replica sync, learning-rate logging, BackupAndRestore, best checkpoint, TensorBoard, CSV metrics, TerminateOnNaN."""
     run_dir = Path(run_dir)
     # Metrics are logged before the backup commits an epoch: a kill in between
     # repeats that epoch, and the curves keep its last row (read_metrics_csv).
     callbacks = [
         SyncReplicaState(),
+        LearningRateLogger(),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),

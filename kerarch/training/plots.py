@@ -56,7 +56,7 @@ def plot_curves(metrics, path, *, title=None):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        if name in ("learning_rate", "lr"):
+        if name in ("learning_rate", "lr") and any(v > 0 for v in metrics.get(name, [])):
             ax.set_yscale("log")
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names):]:

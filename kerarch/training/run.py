@@ -159,6 +159,7 @@ class Run:
             f" Data: {self.info.get('data_source', '?')}.",
             "",
         ]
+        lines += _training_lines(self.info.get("training"))
         if self.info.get("data_notice"):
             lines += [f"> **Note:** {self.info['data_notice']}", ""]
         lines += [
@@ -176,6 +177,23 @@ class Run:
             lines += ["| file | bytes | checked against the Keras model |", "| --- | --- | --- |"]
             lines += [f"| {path} | {size:,} | {check} |" for path, size, check in export_rows(export)]
         return "\n".join(lines) + "\n"
+
+
+def _training_lines(training):
+    """Report lines naming the resolved optimizer(s) and loss."""
+    if not training:
+        return []
+    lines = [f"Optimizer `{name}`: {_inline(described)}." for name, described in training["optimizers"].items()]
+    if training.get("loss") is not None:
+        lines.append(f"Loss: {_inline(training['loss'])}.")
+    return [" ".join(lines), ""] if lines else []
+
+
+def _inline(described):
+    if isinstance(described, dict):
+        return ", ".join(f"{k}={_inline(v)}" if not isinstance(v, dict) else f"{k}=({_inline(v)})"
+                         for k, v in described.items())
+    return str(described)
 
 
 def export_rows(export):

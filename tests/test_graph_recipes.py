@@ -1,0 +1,117 @@
+"""Graph recipes end to end: gcn-karate on the real club, gcn-cora on a tiny Cora-format dataset."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kerarch import cli
+from kerarch.errors import KerarchError
+from kerarch.recipe import run_recipe
+
+# name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
+TINY = {
+    "gcn-karate": ["epochs=10", "model=gat", "hidden_units=4", "heads=2", "dropout=0.0", "export=false"],
+    "gcn-cora": ["epochs=10", "hidden_units=8", "learning_rate=0.05", "train_per_class=3", "val_size=10",
+                 "test_size=20"],
+}
+
+CLASSES = ("Theory", "Neural_Networks", "Rule_Learning")
+
+
+def write_tiny_cora(folder, *, per_class=20, width=12):
+    """Writes cora.content and cora.cites (LINQS format): 3 classes with their own words, citing mostly their own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    labels = np.arange(3 * per_class) % 3
+    lines = []
+    for node, label in enumerate(labels):
+        words = (rng.random(width) < 0.15).astype(int)
+        words[4 * label + rng.integers(0, 4)] = 1
+        lines.append(f"p{node}\t" + "\t".join(map(str, words)) + f"\t{CLASSES[label]}")
+    (folder / "cora.content").write_text("\n".join(lines) + "\n")
+    cites = []
+    for node, label in enumerate(labels):
+        same = np.flatnonzero(labels == label)
+        for other in rng.choice(same, 2, replace=False):
+            cites.append(f"p{other}\tp{node}")
+    cites += ["p0\tp0", "p3\tp0", "p3\tp0", "p1\tp2"]  # a self citation, a duplicate, one across classes
+    (folder / "cora.cites").write_text("\n".join(cites) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("graph_recipes")
+    data = {"gcn-cora": write_tiny_cora(workdir / "cora")}
+    previous = os.getcwd()
+    os.chdir(workdir)
+    try:
+        yield workdir, {
+            name: run_recipe(name, ["verbose=none", *([f"data_dir={data[name]}"] if name in data else []), *args])
+            for name, args in TINY.items()
+        }
+    finally:
+        os.chdir(previous)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_graph_recipe_end_to_end(name, finished):
+    workdir, summaries = finished
+    summary = summaries[name]
+    metrics = summary["metrics"]
+    for key in ("train_accuracy", "test_accuracy", "label_propagation_test_accuracy", "features_only_test_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    run_dir = workdir / summary["run_dir"]
+    assert (run_dir / "report.md").read_text().count("| test_accuracy |") == 1
+    for picture in summary["artifacts"]["pictures"]:
+        assert Image.open(workdir / picture).size[0] > 300
+
+
+def test_karate_runs_on_the_real_club_with_a_gat(finished):
+    workdir, summaries = finished
+    summary = summaries["gcn-karate"]
+    metrics = summary["metrics"]
+    assert metrics["model"] == "gat" and metrics["train_accuracy"] == 1.0
+    assert metrics["features_only_test_accuracy"] == 0.5  # one-hot ids tell nothing about unseen nodes
+    assert metrics["label_propagation_test_accuracy"] > 0.9
+    assert "val_accuracy" not in metrics  # no validation nodes
+    assert summary["optimizer_iterations"]["optimizer"] == 10  # one full-graph step per epoch
+    assert "export" not in summary
+    assert [p.rsplit("/", 1)[-1] for p in summary["artifacts"]["pictures"]] == ["curves.png", "karate.png"]
+
+
+def test_cora_learns_the_tiny_graph_and_reexports(finished, capsys):
+    workdir, summaries = finished
+    summary = summaries["gcn-cora"]
+    metrics = summary["metrics"]
+    assert metrics["val_accuracy"] >= 0.0 and metrics["test_accuracy"] > 0.6  # 3 classes: chance is 1/3
+    config = json.loads((workdir / summary["run_dir"] / "config.json").read_text())
+    assert config["data_source"].startswith("data_dir") and config["config"]["hidden_units"] == [8]
+    export = summary["export"]
+    assert {entry["path"] for entry in export["artifacts"].values()} == {"model.keras", "saved_model"}
+    assert all(entry["max_abs_diff"] < 1e-4 for entry in export["artifacts"].values())
+    export_dir = workdir / export["dir"]
+    assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.keras", "saved_model"]
+    assert not list(export_dir.parent.glob(".tmp-*"))
+    os.chdir(workdir)
+    assert cli.main(["export", summary["run_dir"], "format=keras"]) == 0
+    assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.keras"]
+    assert cli.main(["export", summary["run_dir"], "format=tflite"]) == 2
+    assert "graph models take two inputs" in capsys.readouterr().err
+
+
+def test_cora_without_files_explains_and_leaves_no_run(workdir, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", os.fspath(workdir / "keras"))
+    with pytest.raises(KerarchError, match="TensorFlow Datasets has no Cora.*data_dir="):
+        run_recipe("gcn-cora", ["verbose=none"])
+    assert not list((workdir / "runs" / "gcn-cora").iterdir())
+
+
+def test_graph_recipes_refuse_what_they_cannot_do(workdir):
+    with pytest.raises(KerarchError, match="quantize= does not apply"):
+        run_recipe("gcn-karate", ["verbose=none", "quantize=int8"])
+    with pytest.raises(KerarchError, match="cannot be split across 2 replicas"):
+        run_recipe("gcn-karate", ["verbose=none", "strategy=mirrored", "devices=2"])
