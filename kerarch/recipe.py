@@ -109,9 +109,11 @@ class Recipe:
     def make_optimizer(self, data, **overrides):
         """The optimizer the config names (`optimizer=`, `learning_rate=`, `schedule=`, ...), for `train_steps(data)`.
 
-        `overrides` replace config values for this call (e.g. `global_clipnorm=True`, `beta_1=0.5`).
+        `overrides` replace config values for this call (e.g. `optimizer="sgd"`, `global_clipnorm=True`,
+        `beta_1=0.5`).
         """
         cfg = self.config
+        name = overrides.pop("optimizer", cfg.optimizer)
         total = self.train_steps(data) if cfg.schedule != "constant" else 1
         options = dict(learning_rate=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                        clipnorm=cfg.clipnorm, clipvalue=cfg.clipvalue)
@@ -119,7 +121,7 @@ class Recipe:
         warmup = round(cfg.warmup_epochs * total / cfg.epochs)
         options["learning_rate"] = make_schedule(cfg.schedule, options["learning_rate"], total_steps=total,
                                                  warmup_steps=warmup)
-        return make_optimizer(cfg.optimizer, **options)
+        return make_optimizer(name, **options)
 
     def callbacks(self, model, data):
         return default_callbacks(self.run.path, monitor=self.monitor, backup=True, best=self.run.chief)

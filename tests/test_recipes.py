@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -84,6 +85,25 @@ def test_gan_writes_sample_grids_on_two_replicas_and_exports_the_generator(finis
     assert config["strategy"]["replicas"] == 2
     assert summary["export"]["model"] == "dcgan_generator"
     assert summary["optimizer_iterations"] == {"g_optimizer": 2 * (320 // 32), "d_optimizer": 2 * (320 // 32)}
+    optimizers = config["training"]["optimizers"]
+    assert {name: (o["class"], o["beta_1"], o["learning_rate"]) for name, o in optimizers.items()} == {
+        "g_optimizer": ("Adam", 0.5, 2e-4), "d_optimizer": ("Adam", 0.5, 2e-4)}
+    metrics = summary["metrics"]
+    for key in ("fid_lenet", "fid_lenet_real_floor", "classifier_score", "classifier_score_real_test"):
+        assert math.isfinite(metrics[key]), key
+    assert metrics["fid_examples"] == 80 and 1.0 <= metrics["classifier_score_real_test"] <= 10.0
+
+
+def test_the_resolved_optimizer_is_recorded_and_its_learning_rate_logged(finished):
+    workdir, summaries = finished
+    run_dir = workdir / summaries["lenet-mnist"]["run_dir"]
+    training = json.loads((run_dir / "config.json").read_text())["training"]
+    assert training == {"optimizers": {"optimizer": {"class": "Adam", "beta_1": 0.9, "learning_rate": 0.001}},
+                        "loss": "sparse_categorical_crossentropy"}
+    assert "Optimizer `optimizer`: class=Adam" in (run_dir / "report.md").read_text()
+    header, *rows = (run_dir / "metrics.csv").read_text().splitlines()
+    column = header.split(",").index("learning_rate")
+    assert [float(row.split(",")[column]) for row in rows] == pytest.approx([0.001, 0.001])
 
 
 def test_reexport_with_another_quantization(finished, capsys):

@@ -1,6 +1,8 @@
-"""Generative builders: GANs, autoencoders and the variational autoencoder."""
+"""Generative builders: GANs, autoencoders and the variational autoencoder; FID-LeNet."""
 
-from kerarch.generative.dcgan import dcgan_discriminator, dcgan_generator  # noqa: F401
+from kerarch.generative.dcgan import dcgan_discriminator, dcgan_generator, wgan_critic  # noqa: F401
+from kerarch.generative.cgan import cgan_discriminator, cgan_generator  # noqa: F401
+from kerarch.generative.fid import FidLenet, classifier_score, fid_report, frechet_distance, intra_class_fid  # noqa: F401
 from kerarch.generative.autoencoder import (  # noqa: F401
     VAE,
     autoencoder,

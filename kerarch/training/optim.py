@@ -53,7 +53,7 @@ def _adamw(learning_rate, *, momentum, weight_decay=None, **common):
 
 
 def make_optimizer(name, *, learning_rate, momentum=0.9, weight_decay=0.0, clipnorm=0.0, clipvalue=0.0,
-                   global_clipnorm=False, beta_1=None):
+                   global_clipnorm=False, beta_1=None, beta_2=None):
     """A Keras optimizer by registry name.
 
     Args:
@@ -67,6 +67,7 @@ def make_optimizer(name, *, learning_rate, momentum=0.9, weight_decay=0.0, clipn
             global norm over all variables when `global_clipnorm`.
         clipvalue: clip each gradient element to [-clipvalue, clipvalue] (0: off).
         beta_1: Adam/AdamW's first-moment decay where a paper sets it (e.g. 0.5 for GANs).
+        beta_2: Adam/AdamW's second-moment decay where a paper sets it (e.g. 0.9 for WGAN-GP).
 
     Returns:
         A `keras.optimizers.Optimizer`.
@@ -76,8 +77,9 @@ def make_optimizer(name, *, learning_rate, momentum=0.9, weight_decay=0.0, clipn
         common["global_clipnorm" if global_clipnorm else "clipnorm"] = clipnorm
     if clipvalue:
         common["clipvalue"] = clipvalue
-    if beta_1 is not None and name in ("adam", "adamw"):
-        common["beta_1"] = beta_1
+    for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+        if value is not None and name in ("adam", "adamw"):
+            common[key] = value
     return OPTIMIZERS.get(name)(learning_rate, momentum=momentum, **common)
 
 
