@@ -138,7 +138,14 @@ def _convert(key, raw, hint, metadata):
             raise KerarchError(
                 f"Value {raw!r} for {key!r} is not a valid {_type_name(hint)}."
             ) from None
-    if choices and value not in choices:
+    if choices and isinstance(value, tuple):  # a list key: every item must be a choice, and one at least
+        unknown = [item for item in value if item not in choices]
+        if unknown or not value:
+            raise KerarchError(
+                f"Value {raw!r} for {key!r} must list one or more of: {', '.join(_format(c) for c in choices)}"
+                + (f" (unknown: {', '.join(map(str, unknown))})." if unknown else ".")
+            )
+    elif choices and value not in choices:
         raise KerarchError(
             f"Value {raw!r} for {key!r} is not one of: {', '.join(_format(c) for c in choices)}."
         )

@@ -106,15 +106,16 @@ class Recipe:
         return train_steps(num_examples=self.num_train_examples(data), batch_size=cfg.batch_size, epochs=cfg.epochs,
                            steps_per_epoch=cfg.steps_per_epoch)
 
-    def make_optimizer(self, data, **overrides):
+    def make_optimizer(self, data, *, total_steps=None, **overrides):
         """The optimizer the config names (`optimizer=`, `learning_rate=`, `schedule=`, ...), for `train_steps(data)`.
 
+        `total_steps` sizes the schedule for another training than the recipe's main one (e.g. a baseline).
         `overrides` replace config values for this call (e.g. `optimizer="sgd"`, `global_clipnorm=True`,
         `beta_1=0.5`).
         """
         cfg = self.config
         name = overrides.pop("optimizer", cfg.optimizer)
-        total = self.train_steps(data) if cfg.schedule != "constant" else 1
+        total = total_steps or (self.train_steps(data) if cfg.schedule != "constant" else 1)
         options = dict(learning_rate=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                        clipnorm=cfg.clipnorm, clipvalue=cfg.clipvalue)
         options.update(overrides)

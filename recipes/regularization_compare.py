@@ -31,7 +31,6 @@ from kerarch.config import RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.data.splits import split_validation
-from kerarch.errors import KerarchError
 from kerarch.io import write_json
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
@@ -52,7 +51,7 @@ class RegularizationCompareConfig(RecipeConfig):
     train_examples: int = option(1000, "Training examples: few, so that the network can memorise them.", minimum=1)
     validation_examples: int = option(2000, "Other training examples for the per-epoch validation curves.",
                                       minimum=1)
-    variants: tuple[str, ...] = option(VARIANTS, f"Variants to compare: {', '.join(VARIANTS)}.")
+    variants: tuple[str, ...] = option(VARIANTS, "Variants to compare.", choices=VARIANTS)
     hidden_units: tuple[int, ...] = option((512, 256), "Hidden widths of the MLP.")
     dropout: float = option(0.5, "Dropout rate of the dropout variant.", minimum=0.0)
     decay: float = option(0.5, "Decoupled weight decay of the weight_decay variant (per step, times the "
@@ -69,10 +68,6 @@ class RegularizationCompare(Recipe):
 
     def load_data(self):
         cfg = self.config
-        unknown = [v for v in cfg.variants if v not in VARIANTS]
-        if unknown or not cfg.variants:
-            raise KerarchError(f"Unknown variants {', '.join(unknown) or '(none given)'}; choose from "
-                               f"{', '.join(VARIANTS)}.")
         data = load_image_classification(cfg.dataset, cfg.data_dir)
         return split_validation(data, cfg.validation_examples, cfg.train_examples, cfg.seed)
 

@@ -26,10 +26,9 @@ import logging
 import keras
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import OPTIMIZERS, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
-from kerarch.errors import KerarchError
 from kerarch.io import write_json
 from kerarch.mlp import mlp
 from kerarch.recipe import Recipe, register_recipe
@@ -55,11 +54,11 @@ class VanishingGradientsConfig(RecipeConfig):
     dataset: str = option("fashion_mnist", "fashion_mnist or mnist (falls back to Fashion-MNIST offline).",
                           choices=("fashion_mnist", "mnist"))
     optimizer: str = option("sgd", "Optimizer (plain SGD shows the vanishing gradients; Adam rescales them).",
-                            choices=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"))
+                            choices=OPTIMIZERS)
     learning_rate: float = option(0.05, "Peak learning rate.", minimum=0.0)
     depth: int = option(20, "Hidden layers.", minimum=2)
     width: int = option(64, "Units of every hidden layer.", minimum=1)
-    variants: tuple[str, ...] = option(tuple(VARIANTS), f"Variants to compare: {', '.join(VARIANTS)}.")
+    variants: tuple[str, ...] = option(tuple(VARIANTS), "Variants to compare.", choices=tuple(VARIANTS))
     gradient_examples: int = option(512, "Training examples in the batch the initial gradients are measured on.",
                                     minimum=1)
     validation_examples: int = option(5000, "Training examples held out (validation accuracy per epoch).", minimum=1)
@@ -75,10 +74,6 @@ class VanishingGradients(Recipe):
 
     def load_data(self):
         cfg = self.config
-        unknown = [v for v in cfg.variants if v not in VARIANTS]
-        if unknown or not cfg.variants:
-            raise KerarchError(f"Unknown variants {', '.join(unknown) or '(none given)'}; choose from "
-                               f"{', '.join(VARIANTS)}.")
         data = load_image_classification(cfg.dataset, cfg.data_dir)
         return split_validation(data, cfg.validation_examples, cfg.train_examples, cfg.seed)
 

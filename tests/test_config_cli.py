@@ -16,6 +16,7 @@ class DemoConfig(RecipeConfig):
     rate: float = option(0.1, "A float.")
     widths: typing.Tuple[int, ...] = option((8, 16), "A tuple.")
     mode: str = option("a", "A choice.", choices=("a", "b"))
+    parts: typing.Tuple[str, ...] = option(("a",), "A list of choices.", choices=("a", "b"))
 
 
 def test_overrides_convert_each_type():
@@ -24,6 +25,7 @@ def test_overrides_convert_each_type():
         3, 0.5, (4, 5, 6), False, None, "b"
     )
     assert parse_overrides(DemoConfig, []).widths == (8, 16)
+    assert parse_overrides(DemoConfig, ["parts=b,a"]).parts == ("b", "a")
 
 
 def test_override_chain_from_a_saved_config():
@@ -40,6 +42,10 @@ def test_override_chain_from_a_saved_config():
         ("export=maybe", "'maybe' for 'export' is not a valid bool"),
         ("epochs=none", "'none' for 'epochs' is not a valid int"),
         ("mode=c", "'c' for 'mode' is not one of: a, b"),
+        ("parts=a,c", "'a,c' for 'parts' must list one or more of: a, b \\(unknown: c\\)"),
+        ("parts=", "'' for 'parts' must list one or more of: a, b"),
+        ("optimizer=adagrad", "'adagrad' for 'optimizer' is not one of: sgd, momentum, nesterov, rmsprop, adam, adamw"),
+        ("schedule=exp", "is not one of: constant, step, cosine, warmup_cosine, linear"),
         ("precision=float64", "is not one of: float32, mixed_float16, mixed_bfloat16"),
         ("epochs", "Expected key=value"),
         ("epochs=0", "'0' for 'epochs' must be at least 1"),

@@ -14,7 +14,7 @@ import typing
 import keras
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import SCHEDULES, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.errors import KerarchError
@@ -23,7 +23,6 @@ from kerarch.selfsup.augment import random_view, two_views
 from kerarch.selfsup.heads import headless_encoder
 from kerarch.selfsup.probe import extract_features, linear_probe, pca_panels
 from kerarch.training.plots import image_grid
-from kerarch.training.schedules import warmup_cosine
 
 
 @dataclasses.dataclass
@@ -35,7 +34,8 @@ class SelfSupervisedConfig(RecipeConfig):
                           "include_top), e.g. simple_cnn, lenet5, resnet20.")
     filters: typing.Tuple[int, ...] = option((16, 32, 64), "simple_cnn only: channels of each block.")
     convs_per_block: int = option(1, "simple_cnn only: 3x3 convolutions per block.", minimum=1)
-    learning_rate: float = option(2e-3, "Peak Adam learning rate (linear warmup, then cosine decay to 0).", minimum=0.0)
+    learning_rate: float = option(2e-3, "Peak learning rate (linear warmup, then cosine decay to 0).", minimum=0.0)
+    schedule: str = option("warmup_cosine", "Learning-rate schedule.", choices=SCHEDULES)
     warmup_epochs: float = option(1.0, "Learning-rate warmup, in epochs.", minimum=0.0)
     crop_area: typing.Tuple[float, ...] = option((0.3, 1.0), "Range of the random crop's share of the image area.")
     jitter: float = option(0.4, "Brightness and contrast jitter strength (0: none).", minimum=0.0)
@@ -103,10 +103,8 @@ class SelfSupervisedRecipe(Recipe):
         return {"encoder": cfg.encoder, "input_shape": data.input_shape, "encoder_args": args}
 
     def optimizer(self, steps_per_epoch):
-        cfg = self.config
-        schedule = warmup_cosine(cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch,
-                                 warmup_steps=int(cfg.warmup_epochs * steps_per_epoch))
-        return keras.optimizers.Adam(schedule)
+        """The configured optimizer, its schedule sized to `epochs` of `steps_per_epoch`."""
+        return self.make_optimizer(None, total_steps=self.config.epochs * steps_per_epoch)
 
     def train(self, model, data):
         self.history = super().train(model, data)
@@ -128,7 +126,7 @@ class SelfSupervisedRecipe(Recipe):
                                loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=self.jit_compile)
         train = make_dataset(images, labels, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
                              map_fn=scale_images, augment_fn=pad_crop_flip(pad=2))
-        classifier.fit(train, epochs=cfg.epochs, verbose=0)
+        classifier.fit(train, epochs=cfg.epochs, verbose=0, shuffle=False)  # tf.data shuffles
         test = make_dataset(data.x_test, data.y_test, batch_size=cfg.batch_size, map_fn=scale_images)
         return encoder, float(classifier.evaluate(test, verbose=0)[1])
 
