@@ -68,6 +68,7 @@ def test_vae_reconstruction_term_by_hand():
     assert float(model.reconstruction_error(images, reconstructed)[0]) == pytest.approx(16 * 0.25)
 
 
+@pytest.mark.slow  # a JAX subprocess: ~30 s
 def test_vae_trains_on_jax():
     code = (
         "import numpy as np, keras\n"

@@ -421,9 +421,9 @@ def test_saved_model_export(name, kwargs, input_shape, tmp_path):
 @pytest.mark.parametrize(
     "name, kwargs",
     [
-        ("mobilenet_v1", dict(alpha=0.25)),
+        pytest.param("mobilenet_v1", dict(alpha=0.25), marks=pytest.mark.slow),  # ~15 s each; v2 stays in the default run
         ("mobilenet_v2", dict(alpha=0.35)),
-        ("mobilenet_v3_small", dict(alpha=0.75)),
+        pytest.param("mobilenet_v3_small", dict(alpha=0.75), marks=pytest.mark.slow),
     ],
 )
 def test_tflite_conversion(name, kwargs, tmp_path):
