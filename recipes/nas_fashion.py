@@ -17,7 +17,6 @@ drawn per trial in search.png, listed in search.json, and exported.
 """
 
 import dataclasses
-import shutil
 import time
 
 import keras
@@ -136,15 +135,13 @@ class NasFashion(Recipe):
 
     def train(self, searches, data):
         """Runs each search to `trials` trials, then the baselines; the run stays resumable until both are done."""
-        marker = self.run.path / "backup" / "state.json"
-        # Run.open resumes an unfinished run that has backup/state.json; the search state itself is keras-tuner's.
-        write_json(marker, {"in_progress": "architecture search", "state": "search/<strategy>/oracle.json"})
+        self.run.mark_unfinished(work="architecture search", state="search/<strategy>/oracle.json")
         train_ds, val_ds = self.datasets(data)
         verbose = progress_verbosity(self.config.verbose)
         for tuner in searches.tuners.values():
             tuner.search(train_ds, val_ds, epochs=self.config.epochs, verbose=verbose)
         self.train_baselines(data, train_ds, val_ds)
-        shutil.rmtree(marker.parent)
+        self.run.clear_backup()
 
     def train_baselines(self, data, train_ds, val_ds):
         """The `baselines` with the candidates' budget; results kept in baselines.json across resumes."""
@@ -165,7 +162,7 @@ class NasFashion(Recipe):
                               metrics=["accuracy"], jit_compile=self.jit_compile)
             started = time.time()
             history = model.fit(train_ds, validation_data=val_ds, epochs=self.config.epochs,
-                                verbose=progress_verbosity(self.config.verbose))
+                                verbose=progress_verbosity(self.config.verbose), shuffle=False)  # tf.data shuffles
             results[name] = {"val_accuracy": history.history["val_accuracy"][-1], "params": model.count_params(),
                              "train_seconds": round(time.time() - started, 1), **self.test_metrics(model, data)}
             write_json(path, results)

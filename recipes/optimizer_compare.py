@@ -34,6 +34,7 @@ from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
 from kerarch.training.optim import OPTIMIZERS, describe_optimizer
 from kerarch.training.plots import pyplot, save_figure
+from kerarch.training.variants import FinishedVariants
 
 log = logging.getLogger("kerarch")
 
@@ -91,6 +92,7 @@ class OptimizerCompare(Recipe):
                              map_fn=scale_images)
         val = make_dataset(data.x_val, data.y_val, batch_size=batch, map_fn=scale_images)
         initial = model.get_weights()
+        finished = FinishedVariants(self.run)
         self.models, self.histories, self.optimizers = {}, {}, {}
         self.rates = dict(zip(cfg.optimizers, cfg.learning_rates))
         for name, rate in zip(cfg.optimizers, cfg.learning_rates):
@@ -100,11 +102,19 @@ class OptimizerCompare(Recipe):
                 network.compile(optimizer=self.optimizer_named(data, name, rate),
                                 loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                                 jit_compile=self.jit_compile)
-            log.info("Training with %s (learning rate %g)", name, rate)
-            history = network.fit(train, validation_data=val, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
-                                  verbose=progress_verbosity(cfg.verbose))
-            self.models[name], self.histories[name] = network, history.history
-            self.optimizers[name] = describe_optimizer(network.optimizer)
+            record = finished.restore(name, network)
+            if record is None:
+                log.info("Training with %s (learning rate %g)", name, rate)
+                history = network.fit(train, validation_data=val, epochs=cfg.epochs,
+                                      steps_per_epoch=cfg.steps_per_epoch, verbose=progress_verbosity(cfg.verbose),
+                                      shuffle=False)  # tf.data shuffles
+                record = {"history": history.history, "optimizer": describe_optimizer(network.optimizer)}
+                finished.save(name, network, record)
+            else:
+                log.info("%s: trained before the interruption, weights restored", name)
+            self.models[name], self.histories[name] = network, record["history"]
+            self.optimizers[name] = record["optimizer"]
+        finished.done()
         write_json(self.run.path / "histories.json", {"histories": self.histories, "optimizers": self.optimizers})
 
     def evaluate(self, model, data):

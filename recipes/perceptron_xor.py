@@ -22,6 +22,7 @@ from kerarch.io import write_json
 from kerarch.mlp import mlp, perceptron
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.plots import pyplot, save_figure
+from kerarch.training.variants import FinishedVariants
 
 DATASETS = ("xor", "moons")
 MODELS = ("perceptron", "mlp")
@@ -110,13 +111,20 @@ class PerceptronXor(Recipe):
                 with self.strategy.scope():
                     self.models[dataset, kind] = self.new_model(kind, data)
         histories = {}
+        finished = FinishedVariants(self.run)
         for (dataset, kind), network in self.models.items():
-            x, y = data.points[dataset][:2]
-            # 100 epochs of 13 steps: a line per epoch would drown the log, so one line per model.
-            history = network.fit(x, y, epochs=self.config.epochs, batch_size=self.config.batch_size, verbose=0,
-                                  shuffle=True)
-            histories[f"{dataset}_{kind}"] = history.history
-            log.info("%s on %s: final training accuracy %.3f", kind, dataset, history.history["accuracy"][-1])
+            name = f"{dataset}_{kind}"
+            record = finished.restore(name, network)
+            if record is None:
+                x, y = data.points[dataset][:2]
+                # 100 epochs of 13 steps: a line per epoch would drown the log, so one line per model.
+                history = network.fit(x, y, epochs=self.config.epochs, batch_size=self.config.batch_size, verbose=0,
+                                      shuffle=True)
+                record = {"history": history.history}
+                finished.save(name, network, record)
+            histories[name] = record["history"]
+            log.info("%s on %s: final training accuracy %.3f", kind, dataset, record["history"]["accuracy"][-1])
+        finished.done()
         write_json(self.run.path / "histories.json", histories)
 
     def evaluate(self, model, data):

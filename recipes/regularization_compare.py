@@ -36,6 +36,7 @@ from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
 from kerarch.training.plots import pyplot, save_figure
 from kerarch.mlp import mlp
+from kerarch.training.variants import FinishedVariants
 
 log = logging.getLogger("kerarch")
 
@@ -88,6 +89,7 @@ class RegularizationCompare(Recipe):
     def train(self, model, data):
         cfg = self.config
         val = make_dataset(data.x_val, data.y_val, batch_size=256, map_fn=scale_images)
+        finished = FinishedVariants(self.run)
         self.models, self.histories = {}, {}
         for name in cfg.variants:
             if name == cfg.variants[0]:
@@ -95,13 +97,21 @@ class RegularizationCompare(Recipe):
             else:
                 with self.strategy.scope():
                     network = self.variant(name, data)
-            augment = pad_crop_flip(pad=cfg.shift, flip=True) if name == "augment" else None
-            train = make_dataset(data.x_train, data.y_train, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                 map_fn=scale_images, augment_fn=augment)
-            log.info("Training variant %s", name)
-            history = network.fit(train, validation_data=val, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
-                                  verbose=progress_verbosity(cfg.verbose))
-            self.models[name], self.histories[name] = network, history.history
+            record = finished.restore(name, network)
+            if record is None:
+                augment = pad_crop_flip(pad=cfg.shift, flip=True) if name == "augment" else None
+                train = make_dataset(data.x_train, data.y_train, batch_size=cfg.batch_size, shuffle=True,
+                                     seed=cfg.seed, map_fn=scale_images, augment_fn=augment)
+                log.info("Training variant %s", name)
+                history = network.fit(train, validation_data=val, epochs=cfg.epochs,
+                                      steps_per_epoch=cfg.steps_per_epoch, verbose=progress_verbosity(cfg.verbose),
+                                      shuffle=False)  # tf.data shuffles
+                record = {"history": history.history}
+                finished.save(name, network, record)
+            else:
+                log.info("Variant %s: trained before the interruption, weights restored", name)
+            self.models[name], self.histories[name] = network, record["history"]
+        finished.done()
         write_json(self.run.path / "histories.json", self.histories)
 
     def evaluate(self, model, data):

@@ -34,6 +34,7 @@ from kerarch.mlp import mlp
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
 from kerarch.training.plots import pyplot, save_figure
+from kerarch.training.variants import FinishedVariants
 
 log = logging.getLogger("kerarch")
 
@@ -97,6 +98,7 @@ class VanishingGradients(Recipe):
         val = make_dataset(data.x_val, data.y_val, batch_size=cfg.batch_size, map_fn=scale_images)
         x = np.asarray(scale_images(data.x_train[: cfg.gradient_examples]))
         y = data.y_train[: cfg.gradient_examples]
+        finished = FinishedVariants(self.run)
         self.models, self.norms, self.histories = {}, {}, {}
         for name in cfg.variants:
             if name == cfg.variants[-1]:
@@ -104,12 +106,21 @@ class VanishingGradients(Recipe):
             else:
                 with self.strategy.scope():
                     network = self.variant(name, data)
-            self.norms[name] = layer_gradient_norms(network, x, y, depth=cfg.depth)
-            log.info("%s: initial gradient norm %.3g at layer 1, %.3g at layer %d", name, self.norms[name][0],
-                     self.norms[name][-1], cfg.depth)
-            history = network.fit(train, validation_data=val, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
-                                  verbose=progress_verbosity(cfg.verbose))
-            self.models[name], self.histories[name] = network, history.history
+            record = finished.restore(name, network)
+            if record is None:
+                norms = layer_gradient_norms(network, x, y, depth=cfg.depth)
+                log.info("%s: initial gradient norm %.3g at layer 1, %.3g at layer %d", name, norms[0], norms[-1],
+                         cfg.depth)
+                history = network.fit(train, validation_data=val, epochs=cfg.epochs,
+                                      steps_per_epoch=cfg.steps_per_epoch, verbose=progress_verbosity(cfg.verbose),
+                                      shuffle=False)  # tf.data shuffles
+                record = {"gradient_norms": norms, "history": history.history}
+                finished.save(name, network, record)
+            else:
+                log.info("%s: trained before the interruption, weights restored", name)
+            self.models[name], self.histories[name] = network, record["history"]
+            self.norms[name] = record["gradient_norms"]
+        finished.done()
         write_json(self.run.path / "gradients.json", {"gradient_norms": self.norms, "histories": self.histories})
 
     def evaluate(self, model, data):

@@ -10,7 +10,7 @@ from PIL import Image
 
 from kerarch.errors import KerarchError
 from kerarch.recipe import run_recipe
-from tiny_data import write_tiny_mnist
+from tiny_data import tiny_recipe_runs, write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
 TINY = {
@@ -33,13 +33,8 @@ TINY = {
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("dynamics_recipes")
     mnist = write_tiny_mnist(workdir / "tiny_mnist")
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {name: run_recipe(name, [f"data_dir={mnist}", "verbose=none", *args])
-                        for name, args in TINY.items()}
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dir=mnist) as summaries:
+        yield workdir, summaries
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -144,3 +139,29 @@ def test_balanced_batches_hold_every_class_equally():
 def test_bad_line_ups_are_refused(name, override, workdir):
     with pytest.raises(KerarchError):
         run_recipe(name, [override, "verbose=none"])
+
+
+def test_an_interrupted_comparison_retrains_only_the_unfinished_variants(workdir, monkeypatch):
+    from kerarch.training.variants import FinishedVariants
+
+    args = [f"data_dir={write_tiny_mnist(workdir / 'tiny')}", "verbose=none", *TINY["vanishing-gradients"]]
+    saved, save = [], FinishedVariants.save
+
+    def save_then_interrupt(self, name, model, record):
+        save(self, name, model, record)
+        saved.append(name)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FinishedVariants, "save", save_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            run_recipe("vanishing-gradients", args)
+    (run_dir,) = (workdir / "runs" / "vanishing-gradients").iterdir()
+    first = json.loads((run_dir / "variants" / "sigmoid.json").read_text())
+    monkeypatch.setattr(FinishedVariants, "save", lambda self, name, *a: saved.append(name) or save(self, name, *a))
+    summary = run_recipe("vanishing-gradients", args)
+    assert saved == ["sigmoid", "sigmoid_residual"]
+    assert summary["resumed"] and summary["run_dir"] == str(run_dir.relative_to(workdir))
+    assert summary["metrics"]["sigmoid_grad_ratio_first_to_last"] == pytest.approx(
+        first["gradient_norms"][0] / first["gradient_norms"][-1])
+    assert not (run_dir / "backup").exists()

@@ -2,15 +2,13 @@
 
 import csv
 import math
-import os
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from kerarch.recipe import run_recipe
-from tiny_data import write_tiny_mnist
+from tiny_data import tiny_recipe_runs, write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
 FID = ["fid_examples=100", "fid_classifier_epochs=1", "grid_size=4"]
@@ -26,14 +24,8 @@ FID_KEYS = ("fid_lenet", "fid_lenet_real_floor", "classifier_score", "classifier
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("gan_recipes")
     data_dir = write_tiny_mnist(workdir / "tiny_mnist")
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {
-            name: run_recipe(name, [f"data_dir={data_dir}", "verbose=none", *args]) for name, args in TINY.items()
-        }
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dir=data_dir) as summaries:
+        yield workdir, summaries
 
 
 def _check_fid(metrics):

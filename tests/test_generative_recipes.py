@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerarch.recipe import run_recipe
-from tiny_data import write_tiny_mnist
+from tiny_data import tiny_recipe_runs, write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
 TINY = {
@@ -25,14 +24,8 @@ TINY = {
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("generative_recipes")
     data_dir = write_tiny_mnist(workdir / "tiny_mnist")
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {
-            name: run_recipe(name, [f"data_dir={data_dir}", "verbose=none", *args]) for name, args in TINY.items()
-        }
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dir=data_dir) as summaries:
+        yield workdir, summaries
 
 
 def _pictures(workdir, summary):

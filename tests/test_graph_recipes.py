@@ -10,6 +10,7 @@ from PIL import Image
 from kerarch import cli
 from kerarch.errors import KerarchError
 from kerarch.recipe import run_recipe
+from tiny_data import tiny_recipe_runs
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
 TINY = {
@@ -46,15 +47,8 @@ def write_tiny_cora(folder, *, per_class=20, width=12):
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("graph_recipes")
     data = {"gcn-cora": write_tiny_cora(workdir / "cora")}
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {
-            name: run_recipe(name, ["verbose=none", *([f"data_dir={data[name]}"] if name in data else []), *args])
-            for name, args in TINY.items()
-        }
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dirs=data) as summaries:
+        yield workdir, summaries
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

@@ -1,7 +1,6 @@
 """Self-supervised recipes end to end on tiny data: three linear probes, pictures, the exported encoder."""
 
 import json
-import os
 
 import keras
 import numpy as np
@@ -10,7 +9,7 @@ from PIL import Image
 
 from kerarch.errors import KerarchError
 from kerarch.recipe import run_recipe
-from tiny_data import write_tiny_mnist
+from tiny_data import tiny_recipe_runs, write_tiny_mnist
 
 _TINY_MODEL = ["batch_size=32", "filters=4,8", "projection_units=8", "projection_dim=4", "pca_examples=40"]
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
@@ -25,13 +24,8 @@ PROBES = ("pretrained_probe_accuracy", "random_probe_accuracy", "supervised_prob
 def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("selfsup_recipes")
     data_dir = write_tiny_mnist(workdir / "tiny_mnist")
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {name: run_recipe(name, [f"data_dir={data_dir}", "verbose=none", *args])
-                        for name, args in TINY.items()}
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dir=data_dir) as summaries:
+        yield workdir, summaries
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

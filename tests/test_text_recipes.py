@@ -5,7 +5,6 @@ bad input and the pure data functions are tested on their own.
 """
 
 import json
-import os
 import random
 import subprocess
 
@@ -34,6 +33,7 @@ from kerarch.data.textclass import (
 )
 from kerarch.errors import KerarchError
 from kerarch.recipe import get_recipe, run_recipe
+from tiny_data import tiny_recipe_runs
 
 # jit_compile=false: XLA compilation would cost more than these few steps.
 TINY = {
@@ -125,15 +125,8 @@ def finished(tmp_path_factory):
         "bert-finetune-sst2": write_sst2(workdir / "data" / "SST-2"),
         "bert-pretrain-mlm": write_corpus(workdir / "data" / "corpus"),
     }
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {
-            name: run_recipe(name, [f"data_dir={data_dirs[name]}", "verbose=none", *args])
-            for name, args in TINY.items()
-        }
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dirs=data_dirs) as summaries:
+        yield workdir, summaries
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

@@ -12,7 +12,7 @@ import pytest
 from kerarch.data.cifar import load_cifar10, read_cifar10_folder, write_cifar10_batch
 from kerarch.errors import KerarchError
 from kerarch.recipe import run_recipe
-from tiny_data import write_tiny_cifar10, write_tiny_mnist
+from tiny_data import tiny_recipe_runs, write_tiny_cifar10, write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
 TINY = {
@@ -31,15 +31,8 @@ def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("vision_recipes")
     data = {"resnet-cifar10": write_tiny_cifar10(workdir / "cifar-10-batches-py")}
     mnist = write_tiny_mnist(workdir / "tiny_mnist")
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        yield workdir, {
-            name: run_recipe(name, [f"data_dir={data.get(name, mnist)}", "verbose=none", *args])
-            for name, args in TINY.items()
-        }
-    finally:
-        os.chdir(previous)
+    with tiny_recipe_runs(workdir, TINY, data_dir=mnist, data_dirs=data) as summaries:
+        yield workdir, summaries
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

@@ -1,8 +1,29 @@
-"""Tiny MNIST-format datasets the tests write themselves."""
+"""Tiny datasets the tests write themselves, and a runner for each module's tiny recipe runs."""
+
+import contextlib
 
 import numpy as np
+import pytest
 
 from kerarch.data import write_idx
+from kerarch.recipe import run_recipe
+
+
+@contextlib.contextmanager
+def tiny_recipe_runs(workdir, tiny, *, data_dir=None, data_dirs=None):
+    """Runs each recipe of `tiny` ({name: [overrides]}) once with `workdir` as the working folder.
+
+    Yields {name: summary} while still inside `workdir` (the summaries hold relative paths).
+    A recipe gets `data_dir=` from `data_dirs[name]`, else `data_dir`, else none.
+    """
+    data_dirs = data_dirs or {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        summaries = {}
+        for name, args in tiny.items():
+            folder = data_dirs.get(name, data_dir)
+            summaries[name] = run_recipe(name, [*([f"data_dir={folder}"] if folder else []), "verbose=none", *args])
+        yield summaries
 
 
 def write_tiny_mnist(folder, *, train=320, test=80):

@@ -72,6 +72,19 @@ class Run:
     def export_dir(self):
         return Path("saved_models") / self.recipe / self.run_id
 
+    @property
+    def backup_state(self):
+        """backup/state.json: while it exists the run is unfinished and `Run.open` resumes it."""
+        return _backup_state(self.path)
+
+    def mark_unfinished(self, **state):
+        """Makes the run resumable for work that keeps its own state outside Keras's `fit` (e.g. a search)."""
+        write_json(self.backup_state, {"in_progress": True, **state})
+
+    def clear_backup(self):
+        """Removes backup/ once the resumable work is done."""
+        shutil.rmtree(self.backup_state.parent, ignore_errors=True)
+
     @classmethod
     def open(cls, recipe, config_dict, *, run_dir=None, resume=True, overrides=(), chief=True):
         """Creates a new run folder, or reopens an unfinished one to resume it."""
@@ -85,7 +98,7 @@ class Run:
                     f"run_dir {path} holds a finished run (it has summary.json). "
                     "Choose a new run_dir, or re-export it with `kerarch export`."
                 )
-            resumed = (path / "backup" / "state.json").exists()
+            resumed = _backup_state(path).exists()
         else:
             path = _find_resumable(recipe, config_dict) if resume else None
             resumed = path is not None
@@ -212,6 +225,10 @@ def _fmt(value):
     return str(value)
 
 
+def _backup_state(run_path):
+    return Path(run_path) / "backup" / "state.json"
+
+
 def _new_run_path(recipe):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path("runs") / recipe / stamp
@@ -229,7 +246,7 @@ def _find_resumable(recipe, config_dict):
         return None
     wanted = _comparable(config_dict)
     for path in sorted(root.iterdir(), reverse=True):
-        if (path / "summary.json").exists() or not (path / "backup" / "state.json").exists():
+        if (path / "summary.json").exists() or not _backup_state(path).exists():
             continue
         try:
             saved = read_json(path / "config.json")["config"]
