@@ -30,6 +30,7 @@ from kerarch.io import read_json
 from kerarch.training.run import Run, export_rows
 from kerarch.training.optim import describe_loss, describe_optimizer, make_optimizer, make_schedule
 from kerarch.training.schedules import train_steps
+from kerarch.training.plots import plot_schedules
 
 log = logging.getLogger("kerarch")
 
@@ -196,6 +197,9 @@ def run_recipe(name, overrides=(), *, base_config=None):
             model = recipe.build_model(data)
         run.write_config(training=describe_training(model))
         recipe.train(model, data)
+        schedule = plot_schedules(_optimizers(model), run.path / "learning_rate.png", epochs=config.epochs)
+        if schedule:
+            run.add_picture(schedule, "Learning-rate schedule")
         metrics = recipe.evaluate(model, data)
         metrics["train_wall_time_s"] = round(time.time() - started, 1)
         export = recipe.export(model, data) if config.export and run.chief else None

@@ -50,6 +50,26 @@ def test_schedules_follow_their_shape():
     assert float(linear(10)) == pytest.approx(0.05) and float(linear(60)) == pytest.approx(0.05)
 
 
+def test_the_schedule_picture_samples_the_steps_taken(tmp_path):
+    from PIL import Image
+
+    from kerarch.training.plots import learning_rate_schedule, plot_schedules
+
+    scheduled = make_optimizer("sgd", learning_rate=make_schedule("warmup_cosine", 0.1, total_steps=100,
+                                                                  warmup_steps=10))
+    scheduled.build([keras.Variable(1.0)])
+    scheduled.iterations.assign(100)
+    steps, rates = learning_rate_schedule(scheduled, points=11)
+    assert steps.tolist() == list(range(0, 101, 10))
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(0.1) and rates[-1] == pytest.approx(0.0, abs=1e-7)
+    assert rates[5] == pytest.approx(0.05 * (1 + math.cos(math.pi * 40 / 90)))
+    constant = make_optimizer("sgd", learning_rate=0.1)
+    assert learning_rate_schedule(constant) is None
+    assert plot_schedules({"optimizer": constant}, tmp_path / "none.png", epochs=4) is None
+    path = plot_schedules({"optimizer": scheduled, "other": constant}, tmp_path / "lr.png", epochs=4)
+    assert Image.open(path).size[0] > 300
+
+
 @pytest.mark.parametrize(
     "name, kwargs, y_true, y_pred, expected",
     [

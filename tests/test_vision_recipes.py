@@ -59,6 +59,7 @@ def test_resnet_uses_the_requested_depth_and_schedule(finished):
     assert len(convs) == 1 + 2 * 3  # depth 8 = 6n + 2 with n = 1: stem + 3 stages of one basic block
     assert all(layer.kernel.regularizer is None for layer in convs)  # weight decay stays out of the export
     assert summaries["resnet-cifar10"]["optimizer_iterations"]["optimizer"] == 2 * math.ceil(100 / 16)
+    assert any(picture.endswith("learning_rate.png") for picture in summaries["resnet-cifar10"]["artifacts"]["pictures"])
 
 
 def test_mobilenet_reports_the_mobile_numbers(finished):

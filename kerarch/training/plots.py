@@ -68,6 +68,39 @@ def plot_curves(metrics, path, *, title=None):
     return path
 
 
+def learning_rate_schedule(optimizer, *, points=300):
+    """(steps, rates) of `optimizer`'s learning-rate schedule over the steps it has taken; None if constant."""
+    import keras
+
+    config = optimizer.get_config()["learning_rate"]
+    if not isinstance(config, dict):
+        return None
+    schedule = keras.optimizers.schedules.deserialize(config)
+    taken = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    steps = np.unique(np.linspace(0, max(taken, 1), points).round().astype("int64"))
+    return steps, np.array([float(keras.ops.convert_to_numpy(schedule(int(step)))) for step in steps])
+
+
+def plot_schedules(optimizers, path, *, epochs):
+    """Step-by-step learning rate of each scheduled optimizer ({name: optimizer}), on an epoch axis; None if none."""
+    curves = {name: learning_rate_schedule(optimizer) for name, optimizer in optimizers.items()}
+    curves = {name: curve for name, curve in curves.items() if curve is not None}
+    if not curves:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for name, (steps, rates) in curves.items():
+        ax.plot(steps * epochs / max(steps[-1], 1), rates, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title("learning-rate schedule, per step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
+
+
 def image_grid(images, path, *, rows=None, title=None, row_labels=None):
     """Saves images (N, H, W, C) with values in [0, 1] as one grid PNG."""
     plt = pyplot()
