@@ -2,8 +2,9 @@
 
 Runs offline (the Debian Fashion-MNIST copy, see the README). Inputs stay
 28x28x1: the CIFAR ResNet works on any size (feature maps 28, 14, 7).
-Target: at least 93 % test accuracy with the defaults; the full default run
-is not measured yet.
+Target: at least 93 % test accuracy with the defaults. Measured: 93.34 % on
+the 10,000 test images after the 15 default epochs (validation 94.34 %),
+4,515 s on a 2-core CPU (README, "Measured results").
 """
 
 import dataclasses
@@ -16,7 +17,7 @@ from recipes.resnet_cifar10 import ResnetConfig, ResnetTrainer
 
 @dataclasses.dataclass
 class ResnetFashionMnistConfig(ResnetConfig):
-    epochs: int = option(15, "Passes over the training data (test accuracy of the default run: not measured yet; "
+    epochs: int = option(15, "Passes over the training data (the default run: 93.34 % test accuracy; "
                          "target >= 93 %).", minimum=1)
     dataset: str = option("fashion_mnist", "fashion_mnist, or mnist (falls back to Fashion-MNIST offline).",
                           choices=("fashion_mnist", "mnist"))
