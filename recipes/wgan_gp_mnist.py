@@ -42,9 +42,17 @@ class WganGpMnist(GanMnist):
         critic = wgan_critic(image_shape=data.input_shape, filters=cfg.filters)
         gan = WGANGP(generator, critic, latent_dim=cfg.latent_dim, seed=cfg.seed)
         adam = dict(beta_1=cfg.beta_1, beta_2=cfg.beta_2)
-        gan.compile(g_optimizer=self.make_optimizer(data, **adam), d_optimizer=self.make_optimizer(data, **adam),
+        generator_steps = self.generator_steps(data)  # each network's schedule spans its own steps
+        gan.compile(g_optimizer=self.make_optimizer(data, total_steps=generator_steps, **adam),
+                    d_optimizer=self.make_optimizer(data, total_steps=generator_steps * cfg.n_critic, **adam),
                     gp_weight=cfg.gp_weight, n_critic=cfg.n_critic, jit_compile=self.jit_compile)
         return gan
+
+    def generator_steps(self, data):
+        """Generator steps of the run: one per n_critic critic batches, whole batches only (see `datasets`)."""
+        cfg = self.config
+        per_epoch = cfg.steps_per_epoch or self.num_train_examples(data) // (cfg.batch_size * cfg.n_critic)
+        return max(1, cfg.epochs * per_epoch)
 
     def datasets(self, data):
         # One batch feeds n_critic critic steps; whole batches only, so every replica gets an equal share.

@@ -1,6 +1,7 @@
 """cgan-mnist and wgan-gp-mnist end to end on tiny data: report metrics, sample grids, verified export."""
 
 import csv
+import json
 import math
 
 import keras
@@ -15,7 +16,8 @@ FID = ["fid_examples=100", "fid_classifier_epochs=1", "grid_size=4"]
 TINY = {
     "cgan-mnist": ["epochs=1", "batch_size=32", "filters=4", "latent_dim=8", "embedding_dim=4", *FID],
     # Its export is gan-mnist's (the dcgan_generator), tested in test_recipes.py.
-    "wgan-gp-mnist": ["epochs=2", "batch_size=16", "n_critic=2", "filters=4", "latent_dim=8", "export=false", *FID],
+    "wgan-gp-mnist": ["epochs=2", "batch_size=16", "n_critic=2", "filters=4", "latent_dim=8", "export=false",
+                      "schedule=cosine", *FID],
 }
 FID_KEYS = ("fid_lenet", "fid_lenet_real_floor", "classifier_score", "classifier_score_real_test")
 
@@ -86,3 +88,7 @@ def test_wgan_gp_logs_the_wasserstein_estimate_per_epoch(finished):
     assert "gradient_penalty" in rows[0]
     # 320 images in batches of n_critic x 16 = 32: 10 generator and 20 critic steps per epoch.
     assert summary["optimizer_iterations"] == {"g_optimizer": 20, "d_optimizer": 40}
+    # Each network's schedule spans exactly the steps it takes.
+    optimizers = json.loads((workdir / summary["run_dir"] / "config.json").read_text())["training"]["optimizers"]
+    assert {name: described["learning_rate"]["decay_steps"] for name, described in optimizers.items()} == {
+        "g_optimizer": 20, "d_optimizer": 40}

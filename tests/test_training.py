@@ -1,5 +1,6 @@
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -183,3 +184,20 @@ def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
     assert config["strategy"]["replicas"] == 2
     summary = json.loads((workdir / "runs" / "mw" / "summary.json").read_text())
     assert summary["optimizer_iterations"]["optimizer"] == 2 * (256 // 64)
+
+
+def test_a_resumed_csv_log_with_a_new_key_keeps_its_columns_aligned(tmp_path):
+    from kerarch.training.callbacks import AlignedCSVLogger
+    from kerarch.training.plots import read_metrics_csv
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,accuracy,loss,val_loss\n0,0.5,1.5,1.6\n1,0.6,1.2,1.3\n")
+    logger = AlignedCSVLogger(str(path), append=True)
+    logger.on_train_begin()
+    logger.on_epoch_end(2, {"accuracy": 0.7, "learning_rate": 0.01, "loss": 1.0, "val_loss": 1.1})
+    logger.on_epoch_end(3, {"accuracy": 0.8, "learning_rate": 0.005, "loss": 0.9, "val_loss": 1.0})
+    logger.on_train_end()
+    assert path.read_text().splitlines()[:2] == ["epoch,accuracy,learning_rate,loss,val_loss", "0,0.5,NA,1.5,1.6"]
+    columns = read_metrics_csv(path)
+    assert columns["loss"] == [1.5, 1.2, 1.0, 0.9] and columns["val_loss"] == [1.6, 1.3, 1.1, 1.0]
+    assert columns["learning_rate"][2:] == [0.01, 0.005] and all(math.isnan(v) for v in columns["learning_rate"][:2])

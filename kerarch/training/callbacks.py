@@ -1,5 +1,6 @@
-"""Callbacks a run gets by default, and the two Keras needs help with."""
+"""Callbacks a run gets by default, and the ones Keras needs help with."""
 
+import csv
 import json
 import math
 import os
@@ -123,6 +124,42 @@ class SyncReplicaState(keras.callbacks.Callback):
         sync_replica_variables(self.model)
 
 
+class AlignedCSVLogger(keras.callbacks.CSVLogger):
+    """CSVLogger whose columns stay aligned when a resumed run logs other keys than the interrupted one.
+
+    Keras appends the new rows under the old header, so a key that appears on
+    resume (another callback, a newer kerarch) shifts every later column. Here
+    the file is rewritten once with the union of both headers ("NA" where a
+    row has no value), and the new rows use that header.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            keys = sorted(logs or {})
+            if keys and not any(key.startswith("val_") for key in keys):
+                keys += [f"val_{key}" for key in keys]  # as Keras: val_ columns stay for a later validation
+            self.keys = self._union_with_saved_header(keys)
+        super().on_epoch_end(epoch, logs)
+
+    def _union_with_saved_header(self, keys):
+        if self.append_header or not os.path.exists(self.filename):
+            return keys
+        with open(self.filename, newline="") as f:
+            reader = csv.DictReader(f, delimiter=self.sep)
+            rows, saved = list(reader), [key for key in (reader.fieldnames or []) if key != "epoch"]
+        if saved == keys:
+            return keys
+        union = sorted(set(saved) | set(keys))
+        self.csv_file.close()
+        with atomic_path(self.filename) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["epoch"] + union, delimiter=self.sep, restval="NA",
+                                    extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        self.csv_file = open(self.filename, "a", newline="")
+        return union
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimizer's learning rate at the end of each epoch to the logs, so metrics.csv and curves.png show it."""
 
@@ -148,7 +185,7 @@ def default_callbacks(run_dir, *, monitor="val_loss", backup=True, best=True):
         SyncReplicaState(),
         LearningRateLogger(),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
+        AlignedCSVLogger(str(run_dir / "metrics.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
     ]
     if best:
