@@ -4,7 +4,8 @@ Measures on this machine, and writes benchmarks/results/<timestamp>.json:
 - train_throughput: images/s of one training step of LeNet-5 and of the
   default DCGAN (filters=32), float32, with and without XLA.
 - tflite_latency: median single-image latency of LeNet-5 float and int8 TFLite.
-- mobilenet_int8_sizes: float vs full-integer int8 TFLite size and latency of
+- mobilenet_int8_sizes: float vs full-integer int8 TFLite (per-channel and
+  per-tensor weight scales) size and latency of
   MobileNetV2 at 32x32x1, 10 classes, for several width multipliers.
 - gan_mnist_default_run: wall time of `kerarch run gan-mnist` with its
   defaults against the goal of 10 minutes on a 2-core CPU (set-up excluded).
@@ -103,16 +104,24 @@ def mobilenet_int8_sizes(alphas=(0.35, 0.5, 0.75, 1.0, 1.4)):
         model.compile("adam", "sparse_categorical_crossentropy", jit_compile=False)
         model.fit(x, y, epochs=1, batch_size=64, verbose=0)
         with tempfile.TemporaryDirectory() as tmp:
-            report = export_model(model, Path(tmp) / "m", quantize="int8", representative_data=x[:200],
-                                  eval_inputs=x[:64], formats=("tflite",))
-            files = {key: Path(tmp) / "m" / report["artifacts"][key]["path"] for key in ("tflite", "tflite_int8")}
+            reports = {granularity: export_model(model, Path(tmp) / granularity, quantize="int8",
+                                                 representative_data=x[:200], eval_inputs=x[:64], formats=("tflite",),
+                                                 int8_per_channel=granularity == "per_channel")
+                       for granularity in ("per_channel", "per_tensor")}
+            report = reports["per_channel"]
+            files = {key: Path(tmp) / "per_channel" / report["artifacts"][key]["path"] for key in ("tflite", "tflite_int8")}
+            per_tensor = reports["per_tensor"]["artifacts"]["tflite_int8"]
             out[f"alpha={alpha}"] = {
                 "params": model.count_params(),
                 "float_bytes": report["artifacts"]["tflite"]["bytes"],
                 "int8_bytes": report["artifacts"]["tflite_int8"]["bytes"],
                 "int8_vs_float": report["artifacts"]["tflite_int8"]["size_vs_float"],
+                "int8_per_tensor_bytes": per_tensor["bytes"],
+                "int8_per_tensor_vs_float": per_tensor["size_vs_float"],
                 "float_median_ms": latency(files["tflite"], x[:1], runs=200)["median_ms"],
                 "int8_median_ms": latency(files["tflite_int8"], x[:1], runs=200)["median_ms"],
+                "int8_per_tensor_median_ms": latency(Path(tmp) / "per_tensor" / per_tensor["path"], x[:1],
+                                                     runs=200)["median_ms"],
             }
         keras.backend.clear_session()
     return out

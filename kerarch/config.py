@@ -23,6 +23,7 @@ def option(default, help, *, choices=None, minimum=None):
 # The names of kerarch.training.optim's registries (kept here so configs import no Keras).
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "linear")
+INT8_GRANULARITIES = ("per_channel", "per_tensor")
 
 
 @dataclasses.dataclass
@@ -55,6 +56,10 @@ class RecipeConfig:
     export: bool = option(True, "Export SavedModel and TFLite to saved_models/ after training.")
     quantize: typing.Optional[str] = option(
         None, "Also export a quantized TFLite file.", choices=(None, "dynamic", "float16", "int8")
+    )
+    int8_granularity: str = option(
+        "per_channel", "Weight scales of quantize=int8: per_channel (TFLite's default, safest) or per_tensor (one "
+        "scale per tensor: a smaller file; check the reported accuracy drop).", choices=INT8_GRANULARITIES
     )
     optimizer: str = option("adam", "Optimizer (kerarch.training.optim).", choices=OPTIMIZERS)
     learning_rate: float = option(1e-3, "Peak learning rate (after the warmup).", minimum=0.0)

@@ -156,6 +156,7 @@ class Recipe:
             model,
             self.run.export_dir,
             quantize=self.config.quantize,
+            int8_per_channel=self.config.int8_granularity == "per_channel",
             representative_data=representative,
             eval_inputs=inputs,
             eval_labels=labels,
@@ -253,7 +254,7 @@ def _print_summary(summary):
 
 
 # Keys `kerarch export` accepts: what to export, and where the representative data is.
-_EXPORT_KEYS = ("format", "quantize", "data_dir")
+_EXPORT_KEYS = ("format", "quantize", "int8_granularity", "data_dir")
 
 
 def reexport(run_dir, overrides=()):

@@ -159,6 +159,25 @@ def test_lenet_int8_is_full_integer_and_small(lenet, lenet_export):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.05)
 
 
+def test_per_tensor_int8_has_one_weight_scale_per_tensor_and_a_smaller_file(lenet, lenet_export):
+    from kerarch.export.tflite import convert_saved_model
+
+    _, x, _, _ = lenet
+    report, out = lenet_export
+
+    def scales_per_tensor(blob):
+        interpreter = Interpreter(model_content=blob)
+        return [len(t["quantization_parameters"]["scales"]) for t in interpreter.get_tensor_details()
+                if t["dtype"] == np.int8]
+
+    per_channel = convert_saved_model(out / "saved_model", "int8", representative_data=x)
+    per_tensor = convert_saved_model(out / "saved_model", "int8", representative_data=x, per_channel=False)
+    assert max(scales_per_tensor(per_channel)) > 1  # conv kernels: one scale per output channel
+    assert set(scales_per_tensor(per_tensor)) == {1}
+    assert len(per_tensor) < len(per_channel)
+    assert report["quantization"]["int8"]["weights"] == "per_channel"
+
+
 def test_report_json(lenet_export):
     report, out = lenet_export
     on_disk = json.loads((out / "export_report.json").read_text())

@@ -114,11 +114,12 @@ def test_reexport_with_another_quantization(finished, capsys):
     export_dir = workdir / summaries["lenet-mnist"]["export"]["dir"]
     assert (export_dir / "model_float16.tflite").exists()
     assert cli.main(["export", run_dir, "epochs=3"]) == 2
-    assert "accepts only format=, quantize=, data_dir=" in capsys.readouterr().err
-    assert cli.main(["export", run_dir, "format=tflite", "quantize=int8"]) == 0
+    assert "accepts only format=, quantize=, int8_granularity=, data_dir=" in capsys.readouterr().err
+    assert cli.main(["export", run_dir, "format=tflite", "quantize=int8", "int8_granularity=per_tensor"]) == 0
     assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.tflite", "model_int8.tflite"]
     report = json.loads((export_dir / "export_report.json").read_text())
     assert report["formats"] == ["tflite"] and report["artifacts"]["saved_model"]["kept"] is False
+    assert report["quantization"]["int8"]["weights"] == "per_tensor"
     assert cli.main(["export", run_dir, "format=onnx"]) == 2
     assert "Unknown export format(s) ['onnx']" in capsys.readouterr().err
 

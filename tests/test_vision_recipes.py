@@ -77,6 +77,7 @@ def test_mobilenet_reports_the_mobile_numbers(finished):
     export_dir = workdir / summary["export"]["dir"]
     report = json.loads((export_dir / "export_report.json").read_text())
     assert report["artifacts"]["tflite_int8"]["input"]["dtype"] == "int8"
+    assert report["quantization"]["int8"]["weights"] == "per_tensor"  # this recipe's default
     assert report["input_shape"] == [None, 32, 32, 1]  # 28x28 padded to MobileNetV2's smallest input
 
 

@@ -44,6 +44,7 @@ def export_model(
     float_tolerance=1e-4,
     max_int8_accuracy_drop=None,
     representative_samples=200,
+    int8_per_channel=True,
     overwrite=False,
     formats=None,
 ):
@@ -76,6 +77,8 @@ def export_model(
         max_int8_accuracy_drop: fail when int8 accuracy is lower than the
             Keras accuracy by more than this (a fraction, e.g. 0.01).
         representative_samples: calibration samples for int8.
+        int8_per_channel: int8 weight scales per output channel (default) or,
+            False, one per tensor (smaller file; check the accuracy drop).
         overwrite: replace an existing `out_dir` (after the new export is
             complete); without it an existing `out_dir` is an error.
         formats: the artifacts to keep, a subset of FORMATS ("keras",
@@ -118,6 +121,7 @@ def export_model(
             modes=modes,
             representative_data=representative_data,
             representative_samples=representative_samples,
+            int8_per_channel=int8_per_channel,
             eval_inputs=eval_inputs,
             eval_labels=eval_labels,
             task=task,
@@ -133,7 +137,8 @@ def export_model(
     return report
 
 
-def _build(model, tmp, *, modes, representative_data, representative_samples, eval_inputs, eval_labels, task,
+def _build(model, tmp, *, modes, representative_data, representative_samples, int8_per_channel, eval_inputs,
+           eval_labels, task,
            float_tolerance, max_int8_accuracy_drop):
     import keras
     import tensorflow as tf
@@ -187,6 +192,7 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, ev
                 mode,
                 representative_data=representative_data if mode == "int8" else None,
                 representative_samples=representative_samples,
+                per_channel=int8_per_channel,
             )
         )
         lap(f"convert_{mode or 'float32'}")
@@ -230,6 +236,7 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, ev
                 "inference_output_type": "int8",
                 "supported_ops": ["TFLITE_BUILTINS_INT8"],
                 "representative_samples": int(min(representative_samples, len(representative_data))),
+                "weights": "per_channel" if int8_per_channel else "per_tensor",
                 "max_accuracy_drop": max_int8_accuracy_drop,
             }
             if "int8" in modes

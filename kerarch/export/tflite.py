@@ -25,7 +25,8 @@ TFLITE_FILES = {
 QUANTIZE_MODES = ("dynamic", "float16", "int8")
 
 
-def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=None, representative_samples=200, seed=0):
+def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=None, representative_samples=200, seed=0,
+                        per_channel=True):
     """Converts a SavedModel's `serving_default` signature to TFLite bytes.
 
     Args:
@@ -38,6 +39,9 @@ def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=N
         representative_samples: how many samples (drawn without replacement,
             seeded) calibrate the int8 ranges; each is fed as a batch of one.
         seed: seed of that draw.
+        per_channel: "int8" weight scales per output channel (TFLite's default);
+            False: one scale per tensor, which drops the per-channel scales and
+            zero points from the file (smaller) at some risk to accuracy.
 
     Returns:
         The serialized flatbuffer (`bytes`).
@@ -67,6 +71,8 @@ def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=N
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        # The converter's only switch for per-tensor weights is this experimental attribute.
+        converter._experimental_disable_per_channel = not per_channel
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
