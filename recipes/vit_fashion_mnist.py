@@ -10,7 +10,8 @@ keep the sequence informative.
 
 The default model (dim 64, 6 blocks, 4 heads, MLP 128; about 0.2M
 parameters) fits a 2-core CPU; `variant=ti` uses the `vit` builder's ViT-Ti
-(5.4M parameters) instead. Test accuracy of the default run: not measured yet.
+(5.4M parameters) instead. The default run: 85.64 % test accuracy after 20
+epochs on a 2-core CPU (README, "Measured results").
 """
 
 import dataclasses
@@ -34,7 +35,7 @@ _NO_DECAY = ["bias", "gamma", "beta", "class_token", "position_embedding"]
 
 @dataclasses.dataclass
 class VitFashionMnistConfig(PruningOptions, RecipeConfig):
-    epochs: int = option(20, "Passes over the training data (test accuracy of the default run: not measured yet).",
+    epochs: int = option(20, "Passes over the training data (the default run: 85.64 % test accuracy).",
                          minimum=1)
     batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("fashion_mnist", "fashion_mnist, or mnist (falls back to Fashion-MNIST offline).",
