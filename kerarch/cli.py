@@ -9,6 +9,7 @@ Bad input prints one paragraph and exits with status 2, never a traceback.
 """
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -22,17 +23,32 @@ def main(argv=None):
     handler = logging.StreamHandler()
     handler.setFormatter(_Formatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("kerarch").setLevel(logging.INFO)  # also where the root logger was set up before (log.txt)
     args = _parser().parse_args(argv)
     from kerarch.errors import KerarchError
 
     try:
         return args.handler(args) or 0
     except KerarchError as error:
-        print(textwrap.fill(f"error: {error}", width=100, break_on_hyphens=False, break_long_words=False), file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(error)
+    except OSError as error:
+        if error.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f" {error.filename}" if error.filename else ""
+        return _fail(f"cannot write{where}: {error.strerror or error}. Nothing finished was lost: free space or "
+                     "fix the permissions, then run the same command again to continue.")
     except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume from the last finished epoch.", file=sys.stderr)
+        print("\ninterrupted: run the same command again to continue from the last finished epoch or phase.", file=sys.stderr)
         return 130
+
+
+# A full or read-only disk, missing permissions: the machine's state, not a bug, so a message instead of a traceback.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _fail(message):
+    print(textwrap.fill(f"error: {message}", width=100, break_on_hyphens=False, break_long_words=False), file=sys.stderr)
+    return EXIT_USAGE
 
 
 class _Formatter(logging.Formatter):

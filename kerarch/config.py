@@ -6,6 +6,7 @@ of the wrong type and values outside a field's choices are errors.
 """
 
 import dataclasses
+import math
 import types
 import typing
 
@@ -24,6 +25,8 @@ def option(default, help, *, choices=None, minimum=None):
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "linear")
 INT8_GRANULARITIES = ("per_channel", "per_tensor")
+# Hidden-layer activations the recipes offer (Keras names).
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid")
 
 
 @dataclasses.dataclass
@@ -143,6 +146,8 @@ def _convert(key, raw, hint, metadata):
             raise KerarchError(
                 f"Value {raw!r} for {key!r} is not a valid {_type_name(hint)}."
             ) from None
+    if not _finite(value):
+        raise KerarchError(f"Value {raw!r} for {key!r} must be a finite number, not nan or inf.")
     if choices and isinstance(value, tuple):  # a list key: every item must be a choice, and one at least
         unknown = [item for item in value if item not in choices]
         if unknown or not value:
@@ -157,6 +162,12 @@ def _convert(key, raw, hint, metadata):
     if minimum is not None and value is not None and value < minimum:
         raise KerarchError(f"Value {raw!r} for {key!r} must be at least {minimum}.")
     return value
+
+
+def _finite(value):
+    """False if `value`, or an item of it, is a nan or infinite float."""
+    items = value if isinstance(value, tuple) else (value,)
+    return all(math.isfinite(item) for item in items if isinstance(item, float))
 
 
 def _parse(raw, hint):

@@ -19,7 +19,6 @@ exporter takes one-input models and a graph model takes two.
 """
 
 import dataclasses
-import shutil
 
 import keras
 import numpy as np
@@ -28,7 +27,6 @@ from kerarch.config import RecipeConfig, option
 from kerarch.data.graphs import load_karate_club, node_dataset
 from kerarch.errors import KerarchError
 from kerarch.graph import gat, gcn, graphsage
-from kerarch.io import write_json
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.callbacks import default_callbacks
 from kerarch.training.plots import pyplot, save_figure
@@ -139,7 +137,7 @@ class NodeClassifier(Recipe):
         """
         import tensorflow as tf
 
-        from kerarch.export.exporter import ExportVerificationError
+        from kerarch.export.exporter import ExportVerificationError, publishing, write_report
 
         formats = tuple(formats or _EXPORT_FORMATS)
         if self.config.quantize or not set(formats) <= set(_EXPORT_FORMATS):
@@ -149,32 +147,27 @@ class NodeClassifier(Recipe):
             )
         _, inputs, _ = self.export_inputs(data)
         reference = self.predict(model, data)
-        out_dir = self.run.export_dir
-        tmp = out_dir.with_name(f".tmp-{out_dir.name}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        artifacts = {}
-        if "keras" in formats:
-            model.save(tmp / "model.keras")
-            restored = keras.saving.load_model(tmp / "model.keras")
-            artifacts["keras"] = _checked("model.keras", restored(inputs, training=False), reference, tmp)
-        if "saved_model" in formats:
-            model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
-            loaded = tf.saved_model.load(str(tmp / "saved_model"))
-            artifacts["saved_model"] = _checked("saved_model", loaded.serve([tf.constant(x) for x in inputs]),
-                                                reference, tmp)
-        failed = [entry["path"] for entry in artifacts.values() if entry["max_abs_diff"] > _FLOAT_TOLERANCE]
-        if failed:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ExportVerificationError(f"{', '.join(failed)} disagree with the Keras model by more than "
-                                          f"{_FLOAT_TOLERANCE} on the whole graph.")
-        report = {"model": model.name, "formats": list(formats), "inputs": ["features (N, F) float32",
-                  "edge_index (2, E) int32"], "num_eval_nodes": len(reference), "artifacts": artifacts,
-                  "no_tflite": "the TFLite exporter takes one-input models; graph models take two"}
-        write_json(tmp / "export_report.json", report)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-        return {**report, "dir": str(out_dir)}
+        with publishing(self.run.export_dir, owner=self.run.identity) as tmp:
+            artifacts = {}
+            if "keras" in formats:
+                model.save(tmp / "model.keras")
+                restored = keras.saving.load_model(tmp / "model.keras")
+                artifacts["keras"] = _checked("model.keras", restored(inputs, training=False), reference, tmp)
+            if "saved_model" in formats:
+                model.export(str(tmp / "saved_model"), format="tf_saved_model", verbose=False)
+                loaded = tf.saved_model.load(str(tmp / "saved_model"))
+                artifacts["saved_model"] = _checked("saved_model", loaded.serve([tf.constant(x) for x in inputs]),
+                                                    reference, tmp)
+            failed = [entry["path"] for entry in artifacts.values() if entry["max_abs_diff"] > _FLOAT_TOLERANCE]
+            if failed:
+                raise ExportVerificationError(f"{', '.join(failed)} disagree with the Keras model by more than "
+                                              f"{_FLOAT_TOLERANCE} on the whole graph.")
+            report = {"model": model.name, "formats": list(formats), "inputs": ["features (N, F) float32",
+                      "edge_index (2, E) int32"], "num_eval_nodes": len(reference), "artifacts": artifacts,
+                      "no_tflite": "the TFLite exporter takes one-input models; graph models take two",
+                      "run": self.run.identity}
+            write_report(tmp, report)
+        return {**report, "dir": str(self.run.export_dir)}
 
 
 def _checked(path, outputs, reference, folder):

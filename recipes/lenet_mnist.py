@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import ACTIVATIONS, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
 from kerarch.recipe import Recipe, register_recipe
@@ -17,7 +17,7 @@ class LenetMnistConfig(RecipeConfig):
     batch_size: int = option(128, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
                           choices=("mnist", "fashion_mnist"))
-    activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper, or relu).")
+    activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper).", choices=ACTIVATIONS)
     validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).", minimum=1)
     train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
 

@@ -58,7 +58,7 @@ class NasFashionConfig(RecipeConfig):
     max_stages: int = option(3, "Most stages of a candidate (each ends with a 2x2 max-pool).", minimum=1)
     filters: tuple[int, ...] = option((8, 16, 32), "Channel choices of every stage.")
     kernel_sizes: tuple[int, ...] = option((3, 5), "Kernel-size choices of every stage.")
-    block_types: tuple[str, ...] = option(BLOCK_TYPES, "Block choices: plain, residual, separable.")
+    block_types: tuple[str, ...] = option(BLOCK_TYPES, "Block choices.", choices=BLOCK_TYPES)
     dense_units: tuple[int, ...] = option((0, 32, 64), "Width choices of the dense layer before the classifier "
                                           "(0: none).")
     jit_compile: str = option("false", "XLA: off by default, since it compiles every candidate anew and runs "
@@ -83,6 +83,7 @@ class NasFashion(Recipe):
     """Architecture search (regularized evolution, REINFORCE) on Fashion-MNIST vs LeNet-5 and simple_cnn."""
 
     Config = NasFashionConfig
+    retrain_restores = True  # train() reloads its finished searches and baselines
 
     @property
     def search_strategies(self):
@@ -135,13 +136,11 @@ class NasFashion(Recipe):
 
     def train(self, searches, data):
         """Runs each search to `trials` trials, then the baselines; the run stays resumable until both are done."""
-        self.run.mark_unfinished(work="architecture search", state="search/<strategy>/oracle.json")
         train_ds, val_ds = self.datasets(data)
         verbose = progress_verbosity(self.config.verbose)
         for tuner in searches.tuners.values():
             tuner.search(train_ds, val_ds, epochs=self.config.epochs, verbose=verbose)
         self.train_baselines(data, train_ds, val_ds)
-        self.run.clear_backup()
 
     def train_baselines(self, data, train_ds, val_ds):
         """The `baselines` with the candidates' budget; results kept in baselines.json across resumes."""

@@ -24,7 +24,7 @@ import logging
 import keras
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import OPTIMIZERS, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
@@ -32,7 +32,7 @@ from kerarch.io import write_json
 from kerarch.mlp import mlp
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
-from kerarch.training.optim import OPTIMIZERS, describe_optimizer
+from kerarch.training.optim import describe_optimizer
 from kerarch.training.plots import pyplot, save_figure
 from kerarch.training.variants import FinishedVariants
 
@@ -46,10 +46,10 @@ class OptimizerCompareConfig(RecipeConfig):
     dataset: str = option("fashion_mnist", "fashion_mnist or mnist (falls back to Fashion-MNIST offline).",
                           choices=("fashion_mnist", "mnist"))
     optimizer: str = option("adam", "Not used here: `optimizers=` names the compared optimizers.",
-                            choices=("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"))
+                            choices=OPTIMIZERS)
     learning_rate: float = option(1e-3, "Not used here: `learning_rates=` gives one per optimizer.", minimum=0.0)
     optimizers: tuple[str, ...] = option(("sgd", "momentum", "rmsprop", "adam", "adamw"),
-                                         "Optimizers to compare (kerarch.training.optim names).")
+                                         "Optimizers to compare (kerarch.training.optim names).", choices=OPTIMIZERS)
     learning_rates: tuple[float, ...] = option((0.1, 0.01, 1e-3, 1e-3, 1e-3),
                                                "Learning rate of each optimizer, in the order of `optimizers`.")
     adamw_weight_decay: float = option(0.01, "Decoupled weight decay of adamw.", minimum=0.0)
@@ -64,15 +64,14 @@ class OptimizerCompare(Recipe):
     """SGD, momentum, RMSprop, Adam and AdamW on the same MLP and budget: overlaid curves and test accuracies."""
 
     Config = OptimizerCompareConfig
+    retrain_restores = True  # train() reloads its finished variants
 
     def load_data(self):
         cfg = self.config
-        unknown = [name for name in cfg.optimizers if name not in OPTIMIZERS]
-        if unknown or len(cfg.learning_rates) != len(cfg.optimizers) or not cfg.optimizers:
+        if len(cfg.learning_rates) != len(cfg.optimizers):
             raise KerarchError(
-                f"optimizers= must name known optimizers ({', '.join(OPTIMIZERS.names())}) and learning_rates= give "
-                f"one rate for each; got optimizers={','.join(cfg.optimizers)} and "
-                f"learning_rates={','.join(map(str, cfg.learning_rates))}.")
+                f"learning_rates= must give one rate for each of optimizers=; got "
+                f"optimizers={','.join(cfg.optimizers)} and learning_rates={','.join(map(str, cfg.learning_rates))}.")
         data = load_image_classification(cfg.dataset, cfg.data_dir)
         return split_validation(data, cfg.validation_examples, cfg.train_examples, cfg.seed)
 
@@ -114,7 +113,6 @@ class OptimizerCompare(Recipe):
                 log.info("%s: trained before the interruption, weights restored", name)
             self.models[name], self.histories[name] = network, record["history"]
             self.optimizers[name] = record["optimizer"]
-        finished.done()
         write_json(self.run.path / "histories.json", {"histories": self.histories, "optimizers": self.optimizers})
 
     def evaluate(self, model, data):

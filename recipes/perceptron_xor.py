@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import ACTIVATIONS, RecipeConfig, option
 from kerarch.io import write_json
 from kerarch.mlp import mlp, perceptron
 from kerarch.recipe import Recipe, register_recipe
@@ -41,7 +41,7 @@ class PerceptronXorConfig(RecipeConfig):
     moons_noise: float = option(0.15, "make_moons noise (standard deviation of the Gaussian added to the points).",
                                 minimum=0.0)
     hidden_units: tuple[int, ...] = option((16, 16), "Hidden widths of the MLP.")
-    activation: str = option("relu", "Hidden activation of the MLP.", choices=("relu", "gelu", "tanh", "sigmoid"))
+    activation: str = option("relu", "Hidden activation of the MLP.", choices=ACTIVATIONS)
 
 
 @dataclasses.dataclass
@@ -77,6 +77,7 @@ class PerceptronXor(Recipe):
     """Perceptron vs MLP on XOR and two moons: test accuracies and decision boundaries side by side."""
 
     Config = PerceptronXorConfig
+    retrain_restores = True  # train() reloads its finished variants
 
     def load_data(self):
         cfg = self.config
@@ -124,7 +125,6 @@ class PerceptronXor(Recipe):
                 finished.save(name, network, record)
             histories[name] = record["history"]
             log.info("%s on %s: final training accuracy %.3f", kind, dataset, record["history"]["accuracy"][-1])
-        finished.done()
         write_json(self.run.path / "histories.json", histories)
 
     def evaluate(self, model, data):

@@ -66,6 +66,7 @@ class RegularizationCompare(Recipe):
     """None vs dropout vs weight decay vs batch norm vs augmentation on 1,000 images: train/test accuracy and gap."""
 
     Config = RegularizationCompareConfig
+    retrain_restores = True  # train() reloads its finished variants
 
     def load_data(self):
         cfg = self.config
@@ -111,7 +112,6 @@ class RegularizationCompare(Recipe):
             else:
                 log.info("Variant %s: trained before the interruption, weights restored", name)
             self.models[name], self.histories[name] = network, record["history"]
-        finished.done()
         write_json(self.run.path / "histories.json", self.histories)
 
     def evaluate(self, model, data):

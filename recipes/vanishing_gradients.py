@@ -72,6 +72,7 @@ class VanishingGradients(Recipe):
     """A 20-layer MLP: sigmoid vs ReLU vs sigmoid+BN vs residual; gradient norm per layer and first-epoch accuracy."""
 
     Config = VanishingGradientsConfig
+    retrain_restores = True  # train() reloads its finished variants
 
     def load_data(self):
         cfg = self.config
@@ -120,7 +121,6 @@ class VanishingGradients(Recipe):
                 log.info("%s: trained before the interruption, weights restored", name)
             self.models[name], self.histories[name] = network, record["history"]
             self.norms[name] = record["gradient_norms"]
-        finished.done()
         write_json(self.run.path / "gradients.json", {"gradient_norms": self.norms, "histories": self.histories})
 
     def evaluate(self, model, data):

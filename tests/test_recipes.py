@@ -142,18 +142,3 @@ def test_report_carries_the_data_fallback_notice(tmp_path):
     assert "> **Note:** MNIST was not found, so Fashion-MNIST is used." in report
     assert 'Reproduce: `make recipe NAME=lenet-mnist ARGS="epochs=1"`' in report
     assert json.loads((run.path / "summary.json").read_text())["metrics"] == summary["metrics"] == {"test_accuracy": 0.5}
-
-
-def test_a_run_marked_unfinished_is_resumed_until_its_backup_is_cleared(workdir):
-    from kerarch.training.run import Run
-
-    config = {"epochs": 1}
-    first = Run.open("lenet-mnist", config)
-    first.write_config()
-    first.mark_unfinished(work="search")
-    again = Run.open("lenet-mnist", config)
-    assert (again.path, again.resumed) == (first.path, True)
-    assert json.loads(again.backup_state.read_text()) == {"in_progress": True, "work": "search"}
-    again.clear_backup()
-    assert not (again.path / "backup").exists()
-    assert Run.open("lenet-mnist", config, run_dir=first.path).resumed is False

@@ -159,31 +159,65 @@ def test_killed_process_resumes(workdir, idx_dataset):
     assert sorted(set(_metric_epochs(run_dir))) == list(range(20))
 
 
-@pytest.mark.slow
-def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
+def _free_ports(count):
     import socket
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
             s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    workers = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "kerarch.cli", "run", "lenet-mnist", f"data_dir={idx_dataset}", "strategy=multi_worker",
-             "epochs=2", "batch_size=64", "validation_examples=64", "export=false", "verbose=none", "run_dir=runs/mw"],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
-    outputs = [w.communicate(timeout=600)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    config = json.loads((workdir / "runs" / "mw" / "config.json").read_text())
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _kerarch_command():
+    """The README's `.venv/bin/kerarch`: the console script next to this Python, else `python -m kerarch.cli`."""
+    script = os.path.join(os.path.dirname(sys.executable), "kerarch")
+    return [script] if os.access(script, os.X_OK) else [sys.executable, "-m", "kerarch.cli"]
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
+    """The README's "Many machines" command, two workers on 127.0.0.1, export on (tiny data and sizes)."""
+    tmp = workdir / "worker-tmp"  # the workers' TMPDIR: non-chief workers write to a temporary folder there
+    tmp.mkdir()
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    command = [*_kerarch_command(), "run", "lenet-mnist", "strategy=multi_worker", "run_dir=runs/local-run",
+               "epochs=2", "batch_size=64", "train_examples=256", "validation_examples=64",
+               f"data_dir={idx_dataset}", "verbose=none"]
+    workers, logs = [], []
+    try:
+        for index in range(2):
+            env = {**os.environ, "TMPDIR": str(tmp), "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                   "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            logs.append(workdir / f"worker{index}.log")
+            with open(logs[-1], "w") as out:  # files, not pipes: a full pipe would stall a worker
+                workers.append(subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT))
+        deadline = time.time() + 600
+        for worker in workers:
+            worker.wait(timeout=max(1.0, deadline - time.time()))
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    outputs = [log.read_text() for log in logs]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + "\n-----\n" + outputs[1][-3000:]
+
+    run_dir = workdir / "runs" / "local-run"
+    config = json.loads((run_dir / "config.json").read_text())
     assert config["strategy"]["strategy"] == "MultiWorkerMirroredStrategy"
     assert config["strategy"]["replicas"] == 2
-    summary = json.loads((workdir / "runs" / "mw" / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["optimizer_iterations"]["optimizer"] == 2 * (256 // 64)
+    export_dir = workdir / summary["export"]["dir"]  # relative to the working folder, or absolute
+    for artifact in ("model.keras", "saved_model", "model.tflite"):
+        assert (export_dir / artifact).exists(), f"{artifact} missing from {export_dir}"
+    # The non-chief worker used our TMPDIR (its run folder was there) and removed its folder.
+    assert f"{tmp}{os.sep}kerarch-lenet-mnist-worker-" in outputs[1]
+    assert not list(tmp.glob("kerarch-*-worker-*")), sorted(p.name for p in tmp.iterdir())
 
 
 def test_a_resumed_csv_log_with_a_new_key_keeps_its_columns_aligned(tmp_path):

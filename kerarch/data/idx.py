@@ -9,6 +9,7 @@ Reference:
 """
 
 import gzip
+import math
 import os
 import tempfile
 import zlib
@@ -47,7 +48,7 @@ def read_idx(path):
     """
     data = _read_bytes(path)
     dtype, shape, offset = _parse_header(path, data)
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: a corrupt header cannot overflow
     found = len(data) - offset
     if found != expected:
         problem = "is truncated" if found < expected else "has extra bytes after the data"

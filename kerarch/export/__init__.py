@@ -3,7 +3,9 @@
     from kerarch.export import export_model, tflite_predict, tflite_latency
 """
 
-from kerarch.export.exporter import FORMATS, REPORT_FILE, ExportVerificationError, export_model
+from kerarch.export.exporter import (
+    FORMATS, REPORT_FILE, ExportVerificationError, export_model, export_owner, publishing, write_report,
+)
 from kerarch.export.tflite import QUANTIZE_MODES, TFLITE_FILES, convert_saved_model, tflite_latency, tflite_predict
 
 __all__ = [
@@ -14,6 +16,9 @@ __all__ = [
     "ExportVerificationError",
     "convert_saved_model",
     "export_model",
+    "export_owner",
+    "publishing",
     "tflite_latency",
     "tflite_predict",
+    "write_report",
 ]

@@ -10,11 +10,13 @@ only complete and verified: everything is built in a hidden sibling
 `.tmp-<name>-<random>` and renamed into place at the end.
 """
 
+import contextlib
 import datetime
 import json
 import os
-import shutil
+import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -45,6 +47,7 @@ def export_model(
     max_int8_accuracy_drop=None,
     representative_samples=200,
     int8_per_channel=True,
+    owner=None,
     overwrite=False,
     formats=None,
 ):
@@ -79,8 +82,11 @@ def export_model(
         representative_samples: calibration samples for int8.
         int8_per_channel: int8 weight scales per output channel (default) or,
             False, one per tensor (smaller file; check the accuracy drop).
-        overwrite: replace an existing `out_dir` (after the new export is
-            complete); without it an existing `out_dir` is an error.
+        owner: the run the export belongs to ({"id", "dir"}), recorded in the
+            report as "run"; an existing `out_dir` is replaced (after the new
+            export is complete) only if it belongs to the same run.
+        overwrite: without an owner, replace an existing `out_dir`; without
+            either, an existing `out_dir` is an error.
         formats: the artifacts to keep, a subset of FORMATS ("keras",
             "saved_model", "tflite"; None keeps all). All are still built and
             verified (the SavedModel is the TFLite converter's source); the
@@ -109,12 +115,7 @@ def export_model(
     if max_int8_accuracy_drop is not None and ("int8" not in modes or eval_labels is None):
         raise KerarchError("max_int8_accuracy_drop needs quantize='int8', task='classification' and eval_labels.")
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise KerarchError(f"{out_dir} already exists; choose another run id or pass overwrite=True.")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _make_sibling(out_dir, ".tmp")
-    try:
+    with publishing(out_dir, owner=owner, overwrite=overwrite) as tmp:
         report = _build(
             model,
             tmp,
@@ -129,12 +130,69 @@ def export_model(
             max_int8_accuracy_drop=max_int8_accuracy_drop,
         )
         _keep_only(tmp, report, formats)
+        if owner is not None:
+            report["run"] = dict(owner)
+        write_report(tmp, report)
+    return report
+
+
+@contextlib.contextmanager
+def publishing(out_dir, *, owner=None, overwrite=False):
+    """Yields a new hidden folder beside `out_dir`; when the block succeeds it becomes `out_dir`, fsynced.
+
+    `out_dir` may be replaced only by its owner (the run recorded in its
+    export_report.json) or, for exports without an owner, with `overwrite`.
+    Leftovers of earlier, killed exports to `out_dir` are removed first; on
+    failure the temporary folder goes and `out_dir` stays as it was.
+    """
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir, owner, overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out_dir)
+    tmp = _make_sibling(out_dir, ".tmp")
+    try:
+        yield tmp
         _fsync_tree(tmp)
-        _move_into_place(tmp, out_dir, overwrite)
+        _move_into_place(tmp, out_dir, owner, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return report
+
+
+def write_report(folder, report):
+    (Path(folder) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def export_owner(out_dir):
+    """The run ({"id", "dir"}) that `out_dir`'s export belongs to, from its report; None if it names none."""
+    try:
+        return json.loads((Path(out_dir) / REPORT_FILE).read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _check_replaceable(out_dir, owner, overwrite):
+    if not os.path.lexists(out_dir):
+        return
+    if owner is None:
+        if not overwrite:
+            raise KerarchError(f"{out_dir} already exists; choose another run id or pass overwrite=True.")
+        return
+    found = export_owner(out_dir)
+    if found != owner:
+        holder = f"the run in {found.get('dir')}" if isinstance(found, dict) else "no kerarch run"
+        raise KerarchError(
+            f"{out_dir} holds an export of {holder}, not of this run ({owner['dir']}); it is left untouched. "
+            "Move or remove it yourself if it is no longer needed."
+        )
+
+
+def _remove_leftovers(out_dir):
+    """Removes the temporary folders killed exports to `out_dir` left beside it (.tmp-<name>-<hex>, .old-<name>-<hex>)."""
+    pattern = re.compile(rf"^\.(tmp|old)-{re.escape(out_dir.name)}-[0-9a-f]{{8}}$")
+    for path in out_dir.parent.iterdir():
+        if pattern.match(path.name):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _build(model, tmp, *, modes, representative_data, representative_samples, int8_per_channel, eval_inputs,
@@ -256,7 +314,6 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
                 f"int8 TFLite accuracy {accuracy['tflite_int8']:.4f} is {drop:.4f} below Keras "
                 f"({accuracy['keras']:.4f}), more than max_int8_accuracy_drop={max_int8_accuracy_drop}."
             )
-    (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -281,7 +338,6 @@ def _keep_only(tmp, report, formats):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
             report["files"].pop(key, None)
     report["formats"] = list(formats)
-    (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _check_float(name, outputs, reference, tolerance):
@@ -419,12 +475,11 @@ def _fsync_tree(root):
             os.close(fd)
 
 
-def _move_into_place(tmp, out_dir, overwrite):
+def _move_into_place(tmp, out_dir, owner, overwrite):
     """Renames the finished tmp dir to out_dir; an old out_dir goes only after that."""
     old = None
     if os.path.lexists(out_dir):
-        if not overwrite:
-            raise KerarchError(f"{out_dir} appeared during the export; not replacing it without overwrite=True.")
+        _check_replaceable(out_dir, owner, overwrite)  # again: it may have appeared during the export
         old = _make_sibling(out_dir, ".old")
         os.replace(out_dir, old / "previous")
     try:

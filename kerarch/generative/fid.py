@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from kerarch.io import atomic_path
+from kerarch.model_files import load_model_file
 
 log = logging.getLogger("kerarch")
 
@@ -108,7 +109,7 @@ class FidLenet:
         `epochs` epochs: about 2 seconds per epoch of 10,000 images on a CPU.
         """
         if os.path.exists(path):
-            return cls(keras.saving.load_model(path))
+            return cls(load_model_file(path))
         started = time.time()
         chosen = np.random.default_rng(seed).permutation(len(data.x_train))[:examples]
         scorer = cls.train(to_unit_range(data.x_train[chosen]), data.y_train[chosen], num_classes=data.num_classes,

@@ -7,6 +7,7 @@ import keras
 import keras_tuner
 from keras_tuner.engine.tuner import maybe_distribute
 
+from kerarch.model_files import load_model_file
 from kerarch.nas.oracles import COMPLETED
 
 
@@ -51,7 +52,7 @@ class NasTuner(keras_tuner.Tuner):
         model.save(self.model_path(trial_id))
 
     def load_model(self, trial):
-        return keras.saving.load_model(self.model_path(trial.trial_id))
+        return load_model_file(self.model_path(trial.trial_id))
 
 
 def search_history(oracle):

@@ -22,7 +22,7 @@ from kerarch.recipe import Recipe
 from kerarch.selfsup.augment import random_view, two_views
 from kerarch.selfsup.heads import headless_encoder
 from kerarch.selfsup.probe import extract_features, linear_probe, pca_panels
-from kerarch.training.plots import image_grid
+from kerarch.training.plots import image_grid, read_metrics_csv
 
 
 @dataclasses.dataclass
@@ -106,10 +106,6 @@ class SelfSupervisedRecipe(Recipe):
         """The configured optimizer, its schedule sized to `epochs` of `steps_per_epoch`."""
         return self.make_optimizer(None, total_steps=self.config.epochs * steps_per_epoch)
 
-    def train(self, model, data):
-        self.history = super().train(model, data)
-        return self.history
-
     def supervised_encoder(self, data):
         """The encoder architecture plus a softmax layer, trained with labels on the pretraining images for as many epochs.
 
@@ -131,6 +127,12 @@ class SelfSupervisedRecipe(Recipe):
         return encoder, float(classifier.evaluate(test, verbose=0)[1])
 
     # --- evaluation -----------------------------------------------------------------
+    def final_pretrain_loss(self):
+        """The last epoch's pretraining loss, from metrics.csv (also after a resume that skipped training)."""
+        path = self.run.path / "metrics.csv"
+        losses = read_metrics_csv(path).get("loss", []) if path.exists() else []
+        return float(losses[-1]) if losses else math.nan
+
     def evaluate(self, model, data):
         cfg = self.config
         probe_images = np.asarray(scale_images(data.x_train[: cfg.probe_examples or None]))
@@ -142,7 +144,7 @@ class SelfSupervisedRecipe(Recipe):
         }
         metrics = {"dataset": data.name, "pretrain_examples": len(self.pretrain_images(data)),
                    "probe_examples": len(probe_images), "feature_dim": int(model.encoder.output.shape[-1]),
-                   "final_pretrain_loss": float((self.history.history.get("loss") or [math.nan])[-1])}
+                   "final_pretrain_loss": self.final_pretrain_loss()}
         if cfg.supervised_baseline:
             encoders["supervised"], metrics["supervised_classifier_test_accuracy"] = self.supervised_encoder(data)
         test_features = {}

@@ -23,11 +23,20 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     silently restart their optimizer state. Here each backup is a new weights
     file, and the small JSON that names it is replaced atomically: that rename
     is the commit point.
+
+    The backup stays when `fit` returns (Keras deletes it): the run removes it
+    once the trained model is recorded, so a kill after training costs no
+    training. The epoch's logs go into the state, for `BestCheckpoint`'s resume.
     """
 
     def __init__(self, backup_dir, **kwargs):
-        super().__init__(backup_dir, **kwargs)
+        super().__init__(backup_dir, delete_checkpoint=False, **kwargs)
         self._state_path = Path(backup_dir) / "state.json"
+        self._logs = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._logs = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        super().on_epoch_end(epoch, logs)
 
     def _load_model(self):
         if not self._state_path.exists():
@@ -45,7 +54,8 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         with atomic_path(backup_dir / weights) as tmp:
             os.remove(tmp)  # Keras refuses to overwrite an existing file.
             self.model.save_weights(tmp)
-        write_json(self._state_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": weights})
+        write_json(self._state_path, {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": weights,
+                                      "logs": self._logs})
         for old in backup_dir.glob("*.weights.h5"):
             if old.name != weights:
                 old.unlink()
@@ -60,18 +70,38 @@ def build_optimizers(model):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Saves the model as `.keras` whenever `monitor` improves, atomically.
+    """Saves the model as `.keras` whenever `monitor` improves, atomically, and its epoch and value beside it.
 
     Our own because keras.callbacks.ModelCheckpoint writes in place: a kill
-    mid-write leaves a corrupt file named like the good one.
+    mid-write leaves a corrupt file named like the good one; and it forgets
+    the best value on resume, so the first resumed epoch replaces a better
+    checkpoint. Here `best.json` (epoch, monitor, value) follows each save,
+    and a resumed run starts from it. Placed after `ResumableBackup`, which
+    commits an epoch first: a kill between the two leaves the committed
+    epoch's best unsaved, and the resume saves it from the restored weights.
     """
 
-    def __init__(self, path, monitor="val_loss", mode="auto"):
+    def __init__(self, path, monitor="val_loss", mode="auto", backup_state=None):
         super().__init__()
         self.path = Path(path)
+        self.record = self.path.with_suffix(".json")
+        self.backup_state = Path(backup_state) if backup_state else None
         self.monitor = monitor
         self.sign = -1.0 if mode == "min" or (mode == "auto" and "loss" in monitor) else 1.0
         self.best = -math.inf
+
+    def on_train_begin(self, logs=None):
+        if self.record.exists() and self.path.exists():
+            self.best = self.sign * json.loads(self.record.read_text())["value"]
+        restored = self._restored_epoch()
+        if restored is not None:  # the backup's epoch may have ended after the last save: catch up
+            self.on_epoch_end(restored["epoch"] - 1, restored["logs"])
+
+    def _restored_epoch(self):
+        if self.backup_state is None or not self.backup_state.exists():
+            return None
+        state = json.loads(self.backup_state.read_text())
+        return state if state.get("epoch") and "logs" in state else None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -81,6 +111,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         with atomic_path(self.path) as tmp:
             os.remove(tmp)
             self.model.save(tmp)
+        write_json(self.record, {"epoch": epoch, "monitor": self.monitor, "value": float(value)})
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -180,7 +211,7 @@ def default_callbacks(run_dir, *, monitor="val_loss", backup=True, best=True):
     """Replica sync, learning-rate logging, BackupAndRestore, best checkpoint, TensorBoard, CSV metrics, TerminateOnNaN."""
     run_dir = Path(run_dir)
     # Metrics are logged before the backup commits an epoch: a kill in between
-    # repeats that epoch, and the curves keep its last row (read_metrics_csv).
+    # repeats that epoch, and the resumed run drops its row first (Run.open).
     callbacks = [
         SyncReplicaState(),
         LearningRateLogger(),
@@ -188,8 +219,10 @@ def default_callbacks(run_dir, *, monitor="val_loss", backup=True, best=True):
         AlignedCSVLogger(str(run_dir / "metrics.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
     ]
-    if best:
-        callbacks.append(BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor=monitor))
+    # The backup commits an epoch before the best checkpoint may save it (see BestCheckpoint).
     if backup:
         callbacks.append(ResumableBackup(run_dir / "backup"))
+    if best:
+        callbacks.append(BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor=monitor,
+                                        backup_state=run_dir / "backup" / "state.json" if backup else None))
     return callbacks

@@ -119,6 +119,57 @@ def describe_strategy(strategy):
     return {"strategy": name, "replicas": strategy.num_replicas_in_sync, "devices": devices}
 
 
+def exportable_copy(model, strategy):
+    """The trained `model`, detached from MultiWorkerMirroredStrategy, for the chief to export alone.
+
+    Under MultiWorkerMirroredStrategy a model keeps the strategy it was built
+    in: its `predict` (the export's first step) distributes the inputs and
+    gathers the outputs across all workers with collective ops
+    (CollectiveReduceV2). Only the chief exports, so the other workers --
+    finished and gone, or still busy elsewhere -- never answer: the chief fails
+    with UnavailableError, or waits. Reading the variables (get_weights, save)
+    and calling the model directly need no collective.
+
+    For that strategy this returns a new model with the same architecture,
+    weights, compile config and optimizer state whose variables belong to no
+    strategy: the model goes through a `.keras` file in a temporary folder
+    (Keras's own save and load, which the export does anyway to verify
+    model.keras). That works for functional, Sequential and serializable
+    subclassed models. For every other strategy `model` is returned unchanged.
+
+    Call it outside `strategy.scope()`, after the last step that all workers
+    run together (fit, evaluate), on the model that is exported -- the result
+    of the recipe's `model_to_export` -- so that a container that is not
+    serializable (a GAN, whose generator is exported) needs no copying.
+    """
+    import tempfile
+    import warnings
+
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return model
+    if tf.distribute.has_strategy():
+        raise KerarchError("exportable_copy(model, strategy) must run outside strategy.scope().")
+    with tempfile.TemporaryDirectory(prefix="kerarch-export-copy-") as folder:
+        path = os.path.join(folder, "model.keras")
+        try:
+            model.save(path)
+            with warnings.catch_warnings():
+                # A subclassed model with its own compile() loads uncompiled, and Keras warns about it.
+                warnings.filterwarnings("ignore", message=r".*`compile\(\)` was not called as part of model loading")
+                copy = keras.saving.load_model(path)
+        except Exception as error:
+            why = " ".join(str(error).split())[:160]
+            raise KerarchError(
+                f"Cannot detach {type(model).__name__} from MultiWorkerMirroredStrategy for the export: it does not "
+                f"go through a .keras file ({type(error).__name__}: {why}). "
+                "Pass the model that is exported (the recipe's model_to_export(model)) to exportable_copy."
+            ) from error
+    log.info("Exporting a copy of the model that is independent of MultiWorkerMirroredStrategy.")
+    return copy
+
+
 def set_precision(policy):
     """Sets the global Keras dtype policy ("float32", "mixed_float16", "mixed_bfloat16")."""
     keras.mixed_precision.set_dtype_policy(policy)

@@ -13,12 +13,10 @@ from kerarch.io import atomic_path, read_json, write_json
 
 
 class FinishedVariants:
-    """The finished variants of `run`, kept under `<run>/variants/` until `done()`."""
+    """The finished variants of `run`, kept under `<run>/variants/` (the run's state.json marks it unfinished)."""
 
     def __init__(self, run):
-        self.run = run
         self.folder = run.path / "variants"
-        run.mark_unfinished(work="comparison", state="variants/")
 
     def restore(self, name, model):
         """Loads the weights of a finished variant into `model` and returns its record; None if unfinished."""
@@ -35,9 +33,6 @@ class FinishedVariants:
             model.save_weights(tmp)
         write_json(self._path(name, ".json"), record)
 
-    def done(self):
-        """All variants trained: the run no longer needs to resume (the kept weights stay for inspection)."""
-        self.run.clear_backup()
 
     def _path(self, name, suffix):
         return self.folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) + suffix)
