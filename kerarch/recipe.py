@@ -70,6 +70,8 @@ class Recipe:
     task = "classification"
     #: True where `train` keeps its own results (finished variants, a search) and, run again, only reloads them.
     retrain_restores = False
+    #: True to evaluate and export the best checkpoint (by `monitor`) instead of the last epoch's weights.
+    keep_best = False
 
     def __init__(self, config, run, strategy):
         self.config = config
@@ -134,6 +136,16 @@ class Recipe:
         return default_callbacks(self.run.path, monitor=self.monitor, backup=True, best=self.run.chief)
 
     def train(self, model, data):
+        history = self.fit(model, data)
+        best = self.run.path / "checkpoints" / "best.keras"
+        if self.keep_best and best.exists():
+            from kerarch.model_files import load_model_file
+
+            model.set_weights(load_model_file(best).get_weights())
+            log.info("Keeping the best checkpoint by %s: %s.", self.monitor, best)
+        return history
+
+    def fit(self, model, data):
         train_ds, val_ds = self.datasets(data)
         fix_multi_worker_fit(model, self.strategy)
         return model.fit(

@@ -96,27 +96,3 @@ class GruTextclass(TextClassifier):
             num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
         )
         return self.compile(model, data)
-
-    def evaluate(self, model, data):
-        metrics = super().evaluate(model, data)
-        texts = data.texts
-        metrics["baseline_tfidf_logreg_test_accuracy"] = tfidf_logreg_accuracy(
-            texts.train_texts, texts.train_labels, texts.test_texts, texts.test_labels
-        )
-        return metrics
-
-
-def tfidf_logreg_accuracy(train_texts, train_labels, test_texts, test_labels):
-    """Test accuracy of a bag-of-words baseline: TF-IDF logistic regression.
-
-    Unigrams and bigrams seen in 2+ training texts, sublinear term
-    frequencies; multinomial logistic regression with weak regularisation
-    (C=10), fitted by SAGA (seconds where lbfgs takes minutes).
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    classifier = LogisticRegression(C=10.0, solver="saga", tol=1e-3, max_iter=1000)
-    classifier.fit(vectorizer.fit_transform(train_texts), train_labels)
-    return float((classifier.predict(vectorizer.transform(test_texts)) == test_labels).mean())

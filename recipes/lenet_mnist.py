@@ -4,8 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from kerarch.config import ACTIVATIONS, RecipeConfig, option
+from kerarch.config import ACTIVATIONS, SCHEDULES, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
+from kerarch.data.augment import pad_crop_flip
 from kerarch.data.splits import split_validation
 from kerarch.recipe import Recipe, register_recipe
 from kerarch.vision import lenet5
@@ -20,6 +21,10 @@ class LenetMnistConfig(RecipeConfig):
     activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper).", choices=ACTIVATIONS)
     validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).", minimum=1)
     train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
+    shift: int = option(2, "Augmentation: shift training digits by up to this many pixels (pad and random crop; "
+                           "0: none).", minimum=0)
+    schedule: str = option("cosine", "Learning-rate schedule (cosine: from learning_rate to 0 over the run).",
+                           choices=SCHEDULES)
 
 
 @register_recipe("lenet-mnist")
@@ -45,7 +50,9 @@ class LenetMnist(Recipe):
 
     def datasets(self, data):
         batch = self.config.batch_size
-        train = make_dataset(data.x_train, data.y_train, batch_size=batch, shuffle=True, seed=self.config.seed, map_fn=scale_images)
+        augment = pad_crop_flip(pad=self.config.shift, flip=False) if self.config.shift else None
+        train = make_dataset(data.x_train, data.y_train, batch_size=batch, shuffle=True, seed=self.config.seed,
+                             map_fn=scale_images, augment_fn=augment)
         val = make_dataset(data.x_val, data.y_val, batch_size=batch, map_fn=scale_images)
         return train, val
 

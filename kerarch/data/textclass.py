@@ -732,9 +732,20 @@ def word_piece_tokenizer(texts, *, vocabulary_size, lowercase=True):
     return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, lowercase=lowercase, oov_token="[UNK]")
 
 
-def encode(tokenizer, texts, *, sequence_length):
-    """Token ids of `texts`: int32 (N, sequence_length), truncated, padded with 0."""
-    return _batched(lambda batch: tokenizer(batch).to_tensor(shape=(None, sequence_length)), texts)
+def encode(tokenizer, texts, *, sequence_length, keep="start"):
+    """Token ids of `texts`: int32 (N, sequence_length), padded with 0 at the end.
+
+    A longer text keeps its first (`keep="start"`) or its last (`keep="end"`) `sequence_length` tokens.
+    """
+    if keep not in ("start", "end"):
+        raise ValueError(f"keep must be 'start' or 'end', not {keep!r}")
+
+    def ids(batch):
+        tokens = tokenizer(batch)
+        tokens = tokens[:, -sequence_length:] if keep == "end" else tokens
+        return tokens.to_tensor(shape=(None, sequence_length))
+
+    return _batched(ids, texts)
 
 
 def encode_packed(tokenizer, first, second=None, *, sequence_length):

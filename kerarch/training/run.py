@@ -127,7 +127,7 @@ class Run:
         settings that no process holds (when `resume`), else a new folder.
         """
         if not chief:
-            return cls._worker(recipe, config, overrides)
+            return cls._worker(recipe, config, overrides, run_dir=run_dir, resume=resume)
         if run_dir:
             return cls._open_at(Path(run_dir), recipe, config, overrides, resume=resume)
         if resume:
@@ -177,21 +177,37 @@ class Run:
             raise
 
     @classmethod
-    def _worker(cls, recipe, config, overrides):
-        """A non-chief worker's run: a private temporary folder, removed when the run closes."""
+    def _worker(cls, recipe, config, overrides, *, run_dir=None, resume=True):
+        """A non-chief worker's run: a private temporary folder, removed when the run closes.
+
+        Where the chief's `run_dir` holds an interrupted run and this worker
+        sees it (one machine, or a shared filesystem), the worker starts from
+        a copy of its resumable state, so that all workers resume together.
+        """
         _remove_stale_worker_folders()
         path = Path(tempfile.mkdtemp(prefix=f"kerarch-{recipe}-worker-"))
-        run = cls(recipe, path, config, overrides=overrides, chief=False, lock=_lock(path))
+        lock = _lock(path)
+        try:
+            state = _copy_resumable_state(Path(run_dir), path) if run_dir and resume else None
+            if state is not None:
+                _check_resumable(run_dir, state, recipe, config, resume)
+                log.info("Resuming the interrupted run %s from the chief's state.", run_dir)
+        except BaseException:
+            os.close(lock)
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        run = cls(recipe, path, config, overrides=overrides, resumed=state is not None, chief=False, state=state,
+                  lock=lock)
         run.created = True
         return run
 
     def close(self):
         """Releases the lock; a worker's temporary folder goes with it."""
+        if not self.chief:
+            _remove_tree(self.path)
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
-        if not self.chief:
-            shutil.rmtree(self.path, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -486,6 +502,28 @@ def _unfinished_runs(recipe, config):
         if state is not None and _comparable(state.get("config", {})) == wanted:
             found.append(path)
     return found
+
+
+def _copy_resumable_state(chief_dir, worker_dir):
+    """Copies what resumes a run (state, backup, trained weights) from the chief's folder; its state, or None."""
+    if (chief_dir / "summary.json").exists() or not (chief_dir / STATE_FILE).exists():
+        return None
+    for name in (STATE_FILE, TRAINED_WEIGHTS, "backup", "variants"):
+        source = chief_dir / name
+        if source.is_dir():
+            shutil.copytree(source, worker_dir / name)
+        elif source.exists():
+            shutil.copy2(source, worker_dir / name)
+    return _read_state(worker_dir)
+
+
+def _remove_tree(path, attempts=5):
+    """rmtree that tries again while background writers (TensorBoard's) still add files to the folder."""
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.2)
 
 
 def _remove_stale_worker_folders():
