@@ -94,6 +94,8 @@ class LstmSentimentConfig(TextClassifierConfig):
     num_layers: int = option(1, "Stacked LSTM layers.", minimum=1)
     bidirectional: bool = option(True, "Read each review forwards and backwards (Schuster & Paliwal 1997).")
     dropout: float = option(0.2, "Dropout after each LSTM layer.", minimum=0.0)
+    pooling: str = option("last", "What the classifier reads: the LSTM's last state, or the mean of its outputs "
+                                  "over the review's tokens.", choices=("last", "mean"))
     keep: str = option("end", "Which tokens of a longer review to keep: its start or its end (where reviews "
                        "tend to sum up).", choices=("start", "end"))
 
@@ -240,5 +242,6 @@ class LstmSentiment(TextClassifier):
             task="classify", vocabulary_size=data.vocabulary_size, embedding_dim=cfg.embedding_dim,
             sequence_length=cfg.sequence_length, num_classes=data.num_classes, units=cfg.units,
             num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
+            pooling=cfg.pooling,
         )
         return self.compile(model, data)

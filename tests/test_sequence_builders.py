@@ -145,7 +145,24 @@ def test_recurrent_classifier_counts_and_padding(cell, bidirectional):
     np.testing.assert_allclose(as_numpy(model(padded)), as_numpy(model(ids)), atol=1e-6)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_mean_pooled_classifier_averages_the_real_tokens_only(bidirectional):
+    model = BUILDERS.get("lstm")(**dict(TINY_RNN, bidirectional=bidirectional, pooling="mean"))
+    assert model.count_params() == BUILDERS.get("lstm")(**dict(TINY_RNN, bidirectional=bidirectional)).count_params()
+    ids = np.array([[5, 9, 3, 7, 2]], dtype="int32")
+    padded = np.concatenate([ids, np.zeros((1, 3), "int32")], axis=1)
+    np.testing.assert_allclose(as_numpy(model(padded)), as_numpy(model(ids)), atol=1e-6)
+    # The head reads the mean of the last layer's outputs over the 5 tokens.
+    recurrent = model.get_layer("lstm1_bidirectional" if bidirectional else "lstm1")
+    outputs = as_numpy(recurrent(model.get_layer("embedding")(ids)))
+    features = as_numpy(model.get_layer("mean_pool")(recurrent(model.get_layer("embedding")(padded),
+                                                            mask=padded != 0), mask=padded != 0))
+    np.testing.assert_allclose(features, outputs.mean(axis=1), atol=1e-6)
+
+
 def test_builders_reject_bad_arguments():
+    with pytest.raises(ValueError, match="pooling"):
+        BUILDERS.get("lstm")(pooling="max")
     with pytest.raises(ValueError, match="task"):
         BUILDERS.get("lstm")(task="translate")
     with pytest.raises(KerarchError, match="Did you mean: base"):

@@ -31,12 +31,16 @@ def _recurrent(
     num_layers,
     dropout,
     bidirectional,
+    pooling,
     name,
 ):
     if task not in _TASKS:
         raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
+    if pooling not in ("last", "mean"):
+        raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}.")
+    pooled = task == "classify" and pooling == "mean"
     if task == "classify":
         inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")  # (B, T)
         # Id 0 is padding: the mask makes every recurrent layer skip it, so a
@@ -47,13 +51,15 @@ def _recurrent(
         x = inputs
     for i in range(1, num_layers + 1):
         # All but the last layer hand their whole sequence to the next one.
-        rnn = _CELLS[cell](units, return_sequences=i < num_layers, name=f"{cell}{i}")
+        rnn = _CELLS[cell](units, return_sequences=i < num_layers or pooled, name=f"{cell}{i}")
         if bidirectional:
             # Forward and backward states concatenated: 2 * units features.
             rnn = layers.Bidirectional(rnn, merge_mode="concat", name=f"{cell}{i}_bidirectional")
         x = rnn(x)  # (B, T, units) inside the stack, (B, units) after the last layer
         if dropout:
             x = layers.Dropout(dropout, name=f"{cell}{i}_dropout")(x)
+    if pooled:
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)  # masked: the mean over the real tokens
     if task == "classify":
         outputs = layers.Dense(num_classes, activation=activation, name="predictions")(x)
     else:
@@ -79,6 +85,7 @@ def _make_builder(cell, reference):
         num_layers=1,
         dropout=0.0,
         bidirectional=False,
+        pooling="last",
         name=cell,
     ):
         return _recurrent(
@@ -96,6 +103,7 @@ def _make_builder(cell, reference):
             num_layers=num_layers,
             dropout=dropout,
             bidirectional=bidirectional,
+            pooling=pooling,
             name=name,
         )
 
@@ -135,6 +143,9 @@ _DOC = """{title}: stacked, optionally bidirectional.
         num_layers: recurrent layers stacked.
         dropout: dropout rate after each recurrent layer (0 disables it).
         bidirectional: run every layer in both directions (Schuster & Paliwal 1997).
+        pooling: what the classifier reads (classify): "last", the last
+            layer's final state; "mean", the mean of its outputs over the
+            real (unmasked) tokens.
         name: model name.
 
     Returns:
