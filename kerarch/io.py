@@ -1,6 +1,7 @@
 """Atomic file writes: a reader never sees a half-written artifact."""
 
 import contextlib
+import csv
 import json
 import os
 import tempfile
@@ -31,6 +32,14 @@ def write_text(path, text):
 
 def write_json(path, data):
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_csv(path, fieldnames, rows, **writer_options):
+    """Writes `rows` (dicts) under a header of `fieldnames`, atomically (csv.DictWriter options pass through)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, **writer_options)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def read_json(path):

@@ -32,7 +32,7 @@ from kerarch.data.images import (
     _download,
     _first_hit,
     _from_tfds,
-    _keras_datasets_dir,
+    keras_datasets_dir,
     _Miss,
     _one_line,
     _reachable,
@@ -75,7 +75,7 @@ def load_cifar10(data_dir=None, *, allow_download=None):
         return _image_data(read_cifar10_folder(folder), f"data_dir {folder}")
     tried = []
     sources = [
-        (f"Keras cache {os.path.join(_keras_datasets_dir(), FOLDER)}", _from_keras_cache),
+        (f"Keras cache {os.path.join(keras_datasets_dir(), FOLDER)}", _from_keras_cache),
         (f"TFDS data dir {_tfds_dir()} (cifar10)", lambda: _from_tfds(_SPEC)),
         (f"TFDS download (cifar10 into {_tfds_dir()})", lambda: _download(_SPEC, allow_download)),
         (f"Keras download ({URL})", lambda: _keras_download(allow_download)),
@@ -168,7 +168,7 @@ def _batches_folder(path):
 
 def _keras_cache_folders():
     """Where Keras versions leave the extracted batches."""
-    root = _keras_datasets_dir()
+    root = keras_datasets_dir()
     return [
         os.path.join(root, FOLDER),
         os.path.join(root, "cifar-10-batches-py-target", FOLDER),
@@ -215,7 +215,7 @@ def _nothing_found(tried):
         f"No copy of CIFAR-10 was found. Tried: {'; '.join(tried)}. To supply it, download {URL} "
         f"(163 MB) on a machine with internet, extract it with `tar xzf cifar-10-python.tar.gz`, and pass "
         f"data_dir=<where>/{FOLDER} (the folder with {', '.join(TRAIN_BATCHES)}, {TEST_BATCH}), or move that "
-        f"folder to {os.path.join(_keras_datasets_dir(), FOLDER)}; or prepare it with TensorFlow Datasets "
+        f"folder to {os.path.join(keras_datasets_dir(), FOLDER)}; or prepare it with TensorFlow Datasets "
         f"(`tfds build cifar10`) into {_tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset "
         "KERARCH_OFFLINE) on a machine with internet."
     )

@@ -33,7 +33,7 @@ import tempfile
 import typing
 from pathlib import Path
 
-from kerarch.data.images import MNIST_INSTALL_FOLDER, _keras_datasets_dir
+from kerarch.data.images import MNIST_INSTALL_FOLDER, keras_datasets_dir
 from kerarch.data.textclass import IMDB_INSTALL_FOLDER, IMDB_REVIEWS_JSON
 from kerarch.errors import KerarchError
 
@@ -190,7 +190,7 @@ def main(argv=None):
     status = 0
     for name in names:
         try:
-            print(install(DATASETS[name], _keras_datasets_dir()), flush=True)
+            print(install(DATASETS[name], keras_datasets_dir()), flush=True)
         except Unavailable as e:
             print(f"note: {name} not installed: {e}.", flush=True)
         except (KerarchError, OSError) as e:

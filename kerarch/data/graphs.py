@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from kerarch.data.images import _keras_datasets_dir
+from kerarch.data.images import keras_datasets_dir
 from kerarch.errors import KerarchError
 
 CORA_URL = "https://linqs-data.soe.ucsc.edu/public/lbc/cora.tgz"
@@ -203,7 +203,7 @@ def _cora_folder(data_dir):
             f"data_dir {path} holds no {' and '.join(CORA_FILES)} (nor does a cora/ folder in it). "
             + _how_to_get_cora()
         )
-    cache = _keras_datasets_dir()
+    cache = keras_datasets_dir()
     candidates = [os.path.join(cache, "cora"), os.path.join(cache, "cora.tgz_extracted", "cora"),
                   os.path.join(cache, "cora_extracted", "cora")]
     for folder in candidates:

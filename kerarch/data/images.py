@@ -431,7 +431,7 @@ def _how_to_supply_mnist():
     """How to give kerarch real MNIST, for messages."""
     return (
         f"pass data_dir= a folder holding {_IDX_FILES} or mnist.npz (arrays {', '.join(_NPZ_KEYS)}), "
-        f"or put mnist.npz in {os.path.join(_keras_datasets_dir(), '')}, or run `make data` (installs the "
+        f"or put mnist.npz in {os.path.join(keras_datasets_dir(), '')}, or run `make data` (installs the "
         f"original IDX files, verified, into {_mnist_install_dir()})"
     )
 
@@ -442,7 +442,7 @@ def _one_line(error):
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _keras_datasets_dir():
+def keras_datasets_dir():
     """The Keras datasets cache folder ($KERAS_HOME/datasets, default ~/.keras/datasets)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return os.path.join(home, "datasets")
@@ -450,12 +450,12 @@ def _keras_datasets_dir():
 
 def _mnist_install_dir():
     """The Keras-cache folder of MNIST's IDX files that `make data` fills."""
-    return os.path.join(_keras_datasets_dir(), MNIST_INSTALL_FOLDER)
+    return os.path.join(keras_datasets_dir(), MNIST_INSTALL_FOLDER)
 
 
 def _keras_path(spec):
     """Where Keras caches `spec`."""
-    return os.path.join(_keras_datasets_dir(), spec.keras_cache)
+    return os.path.join(keras_datasets_dir(), spec.keras_cache)
 
 
 def _tfds_dir():

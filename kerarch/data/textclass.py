@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerarch.data.images import _first_hit, _keras_datasets_dir, _Miss, _one_line, _reachable, _tfds_dir
+from kerarch.data.images import _first_hit, keras_datasets_dir, _Miss, _one_line, _reachable, _tfds_dir
 from kerarch.data.splits import holdout
 from kerarch.errors import KerarchError
 
@@ -373,7 +373,7 @@ def _installed_sources(spec):
     """The local copies `make data` installs, as (description, loader): IMDB's reviews.json, else none."""
     if spec.name != "imdb_reviews":
         return []
-    path = os.path.join(_keras_datasets_dir(), IMDB_INSTALL_FOLDER, IMDB_REVIEWS_JSON)
+    path = os.path.join(keras_datasets_dir(), IMDB_INSTALL_FOLDER, IMDB_REVIEWS_JSON)
     return [(f"Keras cache {path} ({_RECOVERED_SPLIT})", lambda: _installed_reviews(path))]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerarch.io import atomic_path, write_json
+from kerarch.io import atomic_path, write_csv, write_json
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
@@ -182,11 +182,7 @@ class AlignedCSVLogger(keras.callbacks.CSVLogger):
             return keys
         union = sorted(set(saved) | set(keys))
         self.csv_file.close()
-        with atomic_path(self.filename) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["epoch"] + union, delimiter=self.sep, restval="NA",
-                                    extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(self.filename, ["epoch"] + union, rows, delimiter=self.sep, restval="NA", extrasaction="ignore")
         self.csv_file = open(self.filename, "a", newline="")
         return union
 

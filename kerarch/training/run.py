@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from kerarch.errors import KerarchError
-from kerarch.io import atomic_path, read_json, write_json, write_text
+from kerarch.io import read_json, write_csv, write_json, write_text
 
 log = logging.getLogger("kerarch")
 
@@ -268,10 +268,7 @@ class Run:
         if not kept:
             path.unlink()
             return
-        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(kept)
+        write_csv(path, header, kept)
 
     # --- files ------------------------------------------------------------------------
     def write_config(self, **extra):
