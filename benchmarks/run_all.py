@@ -35,7 +35,7 @@ def train_throughput(steps=20, batch_size=128):
     import tensorflow as tf
 
     import kerarch
-    from kerarch.training import GAN
+    from kerarch.generative.adversarial import GAN
 
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, size=(batch_size * steps, 28, 28, 1)).astype("float32")

@@ -6,17 +6,7 @@
 """
 
 from kerarch.registry import BUILDERS
-
-# Importing a family registers its builders.
-from kerarch import mlp  # noqa: F401,E402
-from kerarch import vision  # noqa: F401,E402
-from kerarch import generative  # noqa: F401,E402
-from kerarch import sequence  # noqa: F401,E402
-from kerarch import selfsup  # noqa: F401,E402
-from kerarch import graph  # noqa: F401,E402
-from kerarch import nas  # noqa: F401,E402
-
-__version__ = "0.1.0"
+from kerarch.version import __version__  # noqa: F401
 
 
 def build(name, **kwargs):

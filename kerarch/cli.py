@@ -91,10 +91,9 @@ def _parser():
 
 
 def _list(args):
-    from kerarch.recipe import load_recipes
+    from kerarch.registry import RECIPES as recipes
 
     if args.what in ("recipes", "all"):
-        recipes = load_recipes()
         print("Recipes (make recipe NAME=<name>):")
         for name in recipes.names():
             print(f"  {name:28s} {recipes.get(name).description()}")
@@ -109,7 +108,7 @@ def _list(args):
 
 def _info(args):
     from kerarch.config import describe
-    from kerarch.recipe import get_recipe
+    from kerarch.frame import get_recipe
 
     recipe = get_recipe(args.name)
     print(f"{recipe.name}: {recipe.description()}\n")
@@ -120,13 +119,13 @@ def _info(args):
 
 
 def _run(args):
-    from kerarch.recipe import run_recipe
+    from kerarch.frame import run_recipe
 
     run_recipe(args.name, args.overrides)
 
 
 def _export(args):
-    from kerarch.recipe import reexport
+    from kerarch.frame import reexport
     from kerarch.training.run import export_rows
 
     report = reexport(args.run_dir, args.overrides)

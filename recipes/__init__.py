@@ -1,5 +1,5 @@
 """kerarch recipes: one module per recipe, `recipes/<snake_name>.py` for `<kebab-name>`.
 
-Each module registers a `kerarch.recipe.Recipe` subclass with
+Each module registers a `kerarch.frame.Recipe` subclass with
 `@register_recipe("kebab-name")`; `kerarch list` shows them all.
 """

@@ -8,8 +8,8 @@ from kerarch.config import RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
 from kerarch.generative import autoencoder
-from kerarch.recipe import Recipe, register_recipe
-from kerarch.training.plots import image_grid
+from kerarch.frame import Recipe, register_recipe
+from kerarch.plots import image_grid
 
 
 @dataclasses.dataclass

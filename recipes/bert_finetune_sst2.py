@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from kerarch.config import OPTIMIZERS, SCHEDULES, option
 from kerarch.data.textclass import downloads_allowed, encode_packed, load_text_classification
-from kerarch.recipe import register_recipe
+from kerarch.frame import register_recipe
 from kerarch.sequence.bert import BERT_CONFIGS, bert_classifier
 from recipes.lstm_sentiment import TextClassifier, TextClassifierConfig
 

@@ -58,7 +58,7 @@ from kerarch.data.textclass import (
     word_piece_tokenizer,
 )
 from kerarch.errors import KerarchError
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.sequence.bert import BERT_CONFIGS, bert_pretraining
 
 _NO_EXPORT = (

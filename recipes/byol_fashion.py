@@ -12,7 +12,7 @@ import dataclasses
 
 from kerarch.config import option
 from kerarch.errors import KerarchError
-from kerarch.recipe import register_recipe
+from kerarch.frame import register_recipe
 from kerarch.selfsup import byol
 from kerarch.selfsup.recipe import SelfSupervisedConfig, SelfSupervisedRecipe
 

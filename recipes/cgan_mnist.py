@@ -15,9 +15,10 @@ from kerarch.config import option
 from kerarch.data import make_dataset
 from kerarch.generative import cgan_discriminator, cgan_generator, fid_report, intra_class_fid
 from kerarch.generative.fid import to_unit_range
-from kerarch.recipe import register_recipe
-from kerarch.training import ConditionalGAN, SampleGrid, default_callbacks
-from kerarch.training.plots import image_grid
+from kerarch.frame import register_recipe
+from kerarch.generative.adversarial import ConditionalGAN
+from kerarch.training import SampleGrid, default_callbacks
+from kerarch.plots import image_grid
 from recipes.gan_mnist import GanMnist, GanMnistConfig, to_tanh_range
 
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from kerarch.config import option
 from kerarch.data.graphs import load_cora, row_normalize
-from kerarch.recipe import register_recipe
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.frame import register_recipe
+from kerarch.plots import pyplot, save_figure
 from recipes.gcn_karate import NodeClassifier, NodeClassifierConfig
 
 

@@ -27,9 +27,9 @@ from kerarch.config import RecipeConfig, option
 from kerarch.data.graphs import load_karate_club, node_dataset
 from kerarch.errors import KerarchError
 from kerarch.graph import gat, gcn, graphsage
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.training.callbacks import default_callbacks
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.plots import pyplot, save_figure
 
 # model= -> (builder, prefix of its graph layers' names)
 _MODELS = {"gcn": (gcn, "gcn"), "graphsage": (graphsage, "sage"), "gat": (gat, "gat")}

@@ -40,7 +40,7 @@ from kerarch.data.text import (
 )
 from kerarch.errors import KerarchError
 from kerarch.io import write_text
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.sequence.generation import generate
 from kerarch.sequence.gpt import gpt
 

@@ -34,7 +34,7 @@ import typing
 from kerarch.config import option
 from kerarch.data.textclass import load_debian_packages, load_text_classification, load_tsv_folder
 from kerarch.errors import KerarchError
-from kerarch.recipe import register_recipe
+from kerarch.frame import register_recipe
 from kerarch.sequence.recurrent import gru
 from recipes.lstm_sentiment import TextClassifier, TextClassifierConfig
 

@@ -47,7 +47,7 @@ from kerarch.data.textclass import (
     with_validation,
     word_piece_tokenizer,
 )
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.sequence.recurrent import lstm
 
 _RECURRENT_LAYERS = ("SimpleRNN", "LSTM", "GRU")
@@ -94,6 +94,8 @@ class LstmSentimentConfig(TextClassifierConfig):
     num_layers: int = option(1, "Stacked LSTM layers.", minimum=1)
     bidirectional: bool = option(True, "Read each review forwards and backwards (Schuster & Paliwal 1997).")
     dropout: float = option(0.2, "Dropout after each LSTM layer.", minimum=0.0)
+    embedding_dropout: float = option(0.0, "Rate at which whole embedding channels are dropped for a review "
+                                           "(SpatialDropout1D).", minimum=0.0)
     pooling: str = option("last", "What the classifier reads: the LSTM's last state, or the mean of its outputs "
                                   "over the review's tokens.", choices=("last", "mean"))
     keep: str = option("end", "Which tokens of a longer review to keep: its start or its end (where reviews "
@@ -241,7 +243,7 @@ class LstmSentiment(TextClassifier):
         model = lstm(
             task="classify", vocabulary_size=data.vocabulary_size, embedding_dim=cfg.embedding_dim,
             sequence_length=cfg.sequence_length, num_classes=data.num_classes, units=cfg.units,
-            num_layers=cfg.num_layers, dropout=cfg.dropout, bidirectional=cfg.bidirectional,
-            pooling=cfg.pooling,
+            num_layers=cfg.num_layers, dropout=cfg.dropout, embedding_dropout=cfg.embedding_dropout,
+            bidirectional=cfg.bidirectional, pooling=cfg.pooling,
         )
         return self.compile(model, data)

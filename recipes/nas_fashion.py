@@ -32,7 +32,7 @@ from kerarch.nas import (CnnSearchSpace, NasTuner, RegularizedEvolutionOracle, R
                          search_history)
 from kerarch.nas.plots import plot_search
 from kerarch.nas.space import BLOCK_TYPES, SHORT_RUN_BN_MOMENTUM
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
 from kerarch.vision import lenet5, simple_cnn
 

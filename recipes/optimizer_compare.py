@@ -30,10 +30,10 @@ from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
 from kerarch.io import write_json
 from kerarch.mlp import mlp
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
 from kerarch.training.optim import describe_optimizer
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.plots import pyplot, save_figure
 from kerarch.training.variants import FinishedVariants
 
 log = logging.getLogger("kerarch")

@@ -20,8 +20,8 @@ import numpy as np
 from kerarch.config import ACTIVATIONS, RecipeConfig, option
 from kerarch.io import write_json
 from kerarch.mlp import mlp, perceptron
-from kerarch.recipe import Recipe, register_recipe
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.frame import Recipe, register_recipe
+from kerarch.plots import pyplot, save_figure
 from kerarch.training.variants import FinishedVariants
 
 DATASETS = ("xor", "moons")

@@ -32,9 +32,9 @@ from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.data.splits import split_validation
 from kerarch.io import write_json
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.training.callbacks import progress_verbosity
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.plots import pyplot, save_figure
 from kerarch.mlp import mlp
 from kerarch.training.variants import FinishedVariants
 

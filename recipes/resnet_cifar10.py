@@ -27,7 +27,7 @@ from kerarch.data.augment import pad_crop_flip
 from kerarch.data.cifar import load_cifar10
 from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.training.pruning import Prunable, PruningOptions
 from kerarch.vision.resnet import build_cifar_resnet
 

@@ -11,7 +11,7 @@ import dataclasses
 
 from kerarch.config import option
 from kerarch.data import load_image_classification
-from kerarch.recipe import register_recipe
+from kerarch.frame import register_recipe
 from recipes.resnet_cifar10 import ResnetConfig, ResnetTrainer
 
 

@@ -45,10 +45,10 @@ from kerarch.data.timeseries import (
     window_split,
 )
 from kerarch.errors import KerarchError
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.sequence.recurrent import gru, lstm
-from kerarch.training.optim import make_loss
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.training.losses import make_loss
+from kerarch.plots import pyplot, save_figure
 
 _CELLS = {"lstm": lstm, "gru": gru}
 

@@ -10,7 +10,7 @@ on the same architecture randomly initialised and trained with labels.
 import dataclasses
 
 from kerarch.config import option
-from kerarch.recipe import register_recipe
+from kerarch.frame import register_recipe
 from kerarch.selfsup import simclr
 from kerarch.selfsup.recipe import SelfSupervisedConfig, SelfSupervisedRecipe
 

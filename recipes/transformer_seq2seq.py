@@ -29,7 +29,7 @@ from kerarch.config import RecipeConfig, option
 from kerarch.data import make_dataset
 from kerarch.data.text import END, PAD, START, UNK, CharVocabulary
 from kerarch.errors import KerarchError
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.sequence.generation import beam_search, greedy_decode
 from kerarch.sequence.transformer import transformer
 

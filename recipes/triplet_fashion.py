@@ -33,9 +33,9 @@ from keras import layers
 from kerarch.config import RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
-from kerarch.recipe import Recipe, register_recipe
-from kerarch.training.optim import make_loss
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.frame import Recipe, register_recipe
+from kerarch.training.losses import make_loss
+from kerarch.plots import pyplot, save_figure
 from kerarch.vision import simple_cnn
 
 RECALL_AT = (1, 5)

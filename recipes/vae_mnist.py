@@ -10,8 +10,8 @@ from kerarch.config import RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
 from kerarch.generative import kl_divergence, vae
-from kerarch.recipe import Recipe, register_recipe
-from kerarch.training.plots import image_grid, pyplot, save_figure
+from kerarch.frame import Recipe, register_recipe
+from kerarch.plots import image_grid, pyplot, save_figure
 
 
 @dataclasses.dataclass

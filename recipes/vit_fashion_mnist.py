@@ -25,7 +25,7 @@ from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
-from kerarch.recipe import Recipe, register_recipe
+from kerarch.frame import Recipe, register_recipe
 from kerarch.training.pruning import Prunable, PruningOptions
 from kerarch.vision import vit
 

@@ -13,8 +13,8 @@ import numpy as np
 from kerarch.config import option
 from kerarch.data import make_dataset
 from kerarch.generative import dcgan_generator, fid_report, wgan_critic
-from kerarch.recipe import register_recipe
-from kerarch.training import WGANGP
+from kerarch.frame import register_recipe
+from kerarch.generative.adversarial import WGANGP
 from recipes.gan_mnist import GanMnist, ImageGanConfig, to_tanh_range
 
 

@@ -12,7 +12,7 @@ import signal
 import sys
 
 from kerarch import cli
-from kerarch.recipe import get_recipe
+from kerarch.frame import get_recipe
 from kerarch.training.callbacks import ResumableBackup
 
 

@@ -14,7 +14,7 @@ from kerarch.data.splits import holdout
 from kerarch.errors import KerarchError
 from kerarch.generative.fid import FidLenet
 from kerarch.model_files import load_model_file
-from kerarch.recipe import get_recipe
+from kerarch.frame import get_recipe
 
 STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

@@ -8,8 +8,8 @@ import pytest
 
 import kerarch
 from builder_checks import check_builder
-from kerarch.training.optim import (LOSSES, OPTIMIZERS, SCHEDULES, describe_optimizer, make_loss, make_optimizer,
-                                   make_schedule)
+from kerarch.training.losses import LOSSES, make_loss
+from kerarch.training.optim import OPTIMIZERS, SCHEDULES, describe_optimizer, make_optimizer, make_schedule
 from kerarch.training.triplet import TripletLoss
 
 # y = x . (1, -2, 3) + 0.5: a linear model starts far from it, so a few steps must lower the loss.
@@ -53,7 +53,7 @@ def test_schedules_follow_their_shape():
 def test_the_schedule_picture_samples_the_steps_taken(tmp_path):
     from PIL import Image
 
-    from kerarch.training.plots import learning_rate_schedule, plot_schedules
+    from kerarch.plots import learning_rate_schedule, plot_schedules
 
     scheduled = make_optimizer("sgd", learning_rate=make_schedule("warmup_cosine", 0.1, total_steps=100,
                                                                   warmup_steps=10))

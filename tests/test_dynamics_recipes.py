@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from kerarch.errors import KerarchError
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 from tiny_data import tiny_recipe_runs, write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.

@@ -10,8 +10,9 @@ import kerarch
 from kerarch.errors import KerarchError
 from kerarch.generative import FidLenet, classifier_score, fid_report, frechet_distance, intra_class_fid
 from kerarch.generative.fid import feature_statistics
-from kerarch.recipe import optimizer_iterations
-from kerarch.training import WGANGP, ConditionalGAN, gradient_penalty, make_strategy
+from kerarch.frame import optimizer_iterations
+from kerarch.generative.adversarial import WGANGP, ConditionalGAN, gradient_penalty
+from kerarch.training import make_strategy
 from kerarch.training.callbacks import SyncReplicaState
 from tiny_data import write_tiny_mnist
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from kerarch import cli
 from kerarch.errors import KerarchError
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 from tiny_data import tiny_recipe_runs
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.

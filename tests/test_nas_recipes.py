@@ -8,7 +8,7 @@ import keras
 import pytest
 
 from kerarch.nas import NasTuner
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 from recipes.nas_fashion import NasFashion
 from tiny_data import write_tiny_mnist
 

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from kerarch import cli
-from kerarch.recipe import load_recipes, run_recipe
+from kerarch.frame import run_recipe
+from kerarch.registry import RECIPES
 from tiny_data import write_tiny_mnist
 
 TINY = {
@@ -37,7 +38,7 @@ def test_every_recipe_has_a_tiny_config_here():
     covered = dict(TINY)
     for path in Path(__file__).parent.glob("test_*_recipes.py"):
         covered.update(importlib.import_module(path.stem).TINY)
-    assert set(load_recipes().names()) == set(covered)
+    assert set(RECIPES.names()) == set(covered)
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

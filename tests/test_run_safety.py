@@ -16,7 +16,7 @@ import pytest
 from kerarch import cli
 from kerarch.config import parse_overrides, to_dict
 from kerarch.export import tflite_predict
-from kerarch.recipe import get_recipe
+from kerarch.frame import get_recipe
 from kerarch.training.run import Run
 
 KILL_AT = Path(__file__).parent / "kill_at.py"

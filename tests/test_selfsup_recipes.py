@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from kerarch.errors import KerarchError
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 from tiny_data import tiny_recipe_runs, write_tiny_mnist
 
 _TINY_MODEL = ["batch_size=32", "filters=4,8", "projection_units=8", "projection_dim=4", "pca_examples=40"]

@@ -38,7 +38,7 @@ from kerarch.data.timeseries import (
     window_split,
 )
 from kerarch.errors import KerarchError
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 
 TINY = {
     "rnn-timeseries": ["cell=gru", "epochs=3", "window=8", "units=8", "batch_size=16", "season=12", "patience=2"],
@@ -93,7 +93,7 @@ def jax_run(workdir):
         "import json, sys\n"
         "import keras\n"
         "assert keras.backend.backend() == 'jax'\n"
-        "from kerarch.recipe import run_recipe\n"
+        "from kerarch.frame import run_recipe\n"
         "summary = run_recipe('gpt-char', sys.argv[1:])\n"
         "print('SUMMARY ' + json.dumps(summary))\n"
     )

@@ -32,7 +32,7 @@ from kerarch.data.textclass import (
     word_piece_tokenizer,
 )
 from kerarch.errors import KerarchError
-from kerarch.recipe import get_recipe, run_recipe
+from kerarch.frame import get_recipe, run_recipe
 from tiny_data import tiny_recipe_runs
 
 # jit_compile=false: XLA compilation would cost more than these few steps.

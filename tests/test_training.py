@@ -14,8 +14,9 @@ import tensorflow as tf
 
 import kerarch
 from kerarch.errors import KerarchError
-from kerarch.recipe import get_recipe, optimizer_iterations, run_recipe
-from kerarch.training import GAN, make_strategy
+from kerarch.frame import get_recipe, optimizer_iterations, run_recipe
+from kerarch.generative.adversarial import GAN
+from kerarch.training import make_strategy
 from kerarch.training.callbacks import SyncReplicaState
 from kerarch.training.distribute import split_cpu
 
@@ -257,7 +258,7 @@ def test_killed_multi_worker_run_resumes_on_every_worker(workdir, idx_dataset):
 
 def test_a_resumed_csv_log_with_a_new_key_keeps_its_columns_aligned(tmp_path):
     from kerarch.training.callbacks import AlignedCSVLogger
-    from kerarch.training.plots import read_metrics_csv
+    from kerarch.plots import read_metrics_csv
 
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,accuracy,loss,val_loss\n0,0.5,1.5,1.6\n1,0.6,1.2,1.3\n")

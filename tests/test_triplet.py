@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerarch.training.optim import make_loss
+from kerarch.training.losses import make_loss
 from kerarch.training.triplet import TripletLoss, pairwise_distances
 
 ROOT2 = math.sqrt(2.0)

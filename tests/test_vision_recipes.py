@@ -11,7 +11,7 @@ import pytest
 
 from kerarch.data.cifar import load_cifar10, read_cifar10_folder, write_cifar10_batch
 from kerarch.errors import KerarchError
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 from tiny_data import tiny_recipe_runs, write_tiny_cifar10, write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.

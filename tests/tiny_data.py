@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerarch.data import write_idx
-from kerarch.recipe import run_recipe
+from kerarch.frame import run_recipe
 
 
 @contextlib.contextmanager

@@ -438,10 +438,10 @@ def _versions():
     import keras
     import tensorflow as tf
 
-    import kerarch
+    from kerarch.version import __version__
 
     versions = {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-                "kerarch": kerarch.__version__}
+                "kerarch": __version__}
     try:
         import ai_edge_litert
 

@@ -1,4 +1,6 @@
-"""Generative builders: GANs, autoencoders and the variational autoencoder; FID-LeNet."""
+"""Generative builders: GANs, autoencoders and the variational autoencoder; their training models; FID-LeNet."""
+
+from kerarch.generative.adversarial import GAN, WGANGP, AdversarialModel, ConditionalGAN, gradient_penalty  # noqa: F401
 
 from kerarch.generative.dcgan import dcgan_discriminator, dcgan_generator, wgan_critic  # noqa: F401
 from kerarch.generative.cgan import cgan_discriminator, cgan_generator  # noqa: F401

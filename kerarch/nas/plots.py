@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.plots import pyplot, save_figure
 
 
 def plot_search(histories, path, *, references=None, metric="validation accuracy", title=None):

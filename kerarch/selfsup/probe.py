@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from kerarch.training.plots import pyplot, save_figure
+from kerarch.plots import pyplot, save_figure
 
 
 def extract_features(encoder, images, *, batch_size=512):

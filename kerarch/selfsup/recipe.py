@@ -18,11 +18,11 @@ from kerarch.config import SCHEDULES, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.errors import KerarchError
-from kerarch.recipe import Recipe
+from kerarch.frame import Recipe
 from kerarch.selfsup.augment import random_view, two_views
 from kerarch.selfsup.heads import headless_encoder
 from kerarch.selfsup.probe import extract_features, linear_probe, pca_panels
-from kerarch.training.plots import image_grid, read_metrics_csv
+from kerarch.plots import image_grid, read_metrics_csv
 
 
 @dataclasses.dataclass

@@ -30,6 +30,7 @@ def _recurrent(
     units,
     num_layers,
     dropout,
+    embedding_dropout,
     bidirectional,
     pooling,
     name,
@@ -46,6 +47,9 @@ def _recurrent(
         # Id 0 is padding: the mask makes every recurrent layer skip it, so a
         # padded sequence gives the same output as the unpadded one.
         x = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+        if embedding_dropout:
+            # Whole embedding channels dropped for the entire sequence (Gal & Ghahramani 2016).
+            x = layers.SpatialDropout1D(embedding_dropout, name="embedding_dropout")(x)
     else:
         inputs = keras.Input(shape=input_shape, name="series")  # (B, T, features)
         x = inputs
@@ -84,6 +88,7 @@ def _make_builder(cell, reference):
         units=128,
         num_layers=1,
         dropout=0.0,
+        embedding_dropout=0.0,
         bidirectional=False,
         pooling="last",
         name=cell,
@@ -102,6 +107,7 @@ def _make_builder(cell, reference):
             units=units,
             num_layers=num_layers,
             dropout=dropout,
+            embedding_dropout=embedding_dropout,
             bidirectional=bidirectional,
             pooling=pooling,
             name=name,
@@ -142,6 +148,9 @@ _DOC = """{title}: stacked, optionally bidirectional.
         units: hidden units per layer and direction.
         num_layers: recurrent layers stacked.
         dropout: dropout rate after each recurrent layer (0 disables it).
+        embedding_dropout: rate at which whole embedding channels are
+            dropped for a sequence (classify; SpatialDropout1D, Gal &
+            Ghahramani 2016); 0 disables it.
         bidirectional: run every layer in both directions (Schuster & Paliwal 1997).
         pooling: what the classifier reads (classify): "last", the last
             layer's final state; "mean", the mean of its outputs over the
@@ -156,6 +165,8 @@ _DOC = """{title}: stacked, optionally bidirectional.
         {reference}
         Schuster & Paliwal, "Bidirectional Recurrent Neural Networks", IEEE
         Transactions on Signal Processing, 1997.
+        Gal & Ghahramani, "A Theoretically Grounded Application of Dropout in
+        Recurrent Neural Networks", NeurIPS 2016 (embedding dropout).
     """
 
 simple_rnn = _make_builder(

@@ -132,7 +132,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.row_labels = row_labels
 
     def on_epoch_end(self, epoch, logs=None):
-        from kerarch.training.plots import image_grid
+        from kerarch.plots import image_grid
 
         images = np.asarray(self.sample_fn(self.inputs))
         image_grid(

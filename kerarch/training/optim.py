@@ -18,7 +18,6 @@ from kerarch.training.schedules import step_decay, warmup_cosine
 
 OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
-LOSSES = Registry("loss")
 
 
 @OPTIMIZERS.register("sgd")
@@ -146,33 +145,6 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return cls(config["peak"], config["warmup_steps"], keras.saving.deserialize_keras_object(config["after"]))
 
 
-@LOSSES.register("crossentropy")
-def _crossentropy(*, from_logits=False, label_smoothing=0.0, delta=1.0, sparse=True):
-    if sparse and not label_smoothing:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
-    # Keras's sparse cross-entropy has no label smoothing: the recipe must feed one-hot targets.
-    return keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing)
-
-
-@LOSSES.register("mse")
-def _mse(*, from_logits=False, label_smoothing=0.0, delta=1.0, sparse=True):
-    return keras.losses.MeanSquaredError()
-
-
-@LOSSES.register("huber")
-def _huber(*, from_logits=False, label_smoothing=0.0, delta=1.0, sparse=True):
-    return keras.losses.Huber(delta=delta)
-
-
-def make_loss(name, **kwargs):
-    """A Keras loss by registry name: crossentropy (label_smoothing), mse, huber (delta).
-
-    Triplet loss, which Keras lacks, is `kerarch.training.triplet` and is
-    registered there under "triplet".
-    """
-    return LOSSES.get(name)(**kwargs)
-
-
 def describe_optimizer(optimizer):
     """A short JSON-friendly description of an optimizer and its learning rate, for config.json and the report."""
     config = optimizer.get_config()
@@ -207,5 +179,3 @@ def _short(value):
     """Floats stored as float32 (0.0010000000474974513) back to their short decimal (0.001)."""
     return float(f"{value:.7g}") if isinstance(value, float) else value
 
-
-from kerarch.training import triplet  # noqa: E402,F401  registers "triplet" (it imports LOSSES from here)

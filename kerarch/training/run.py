@@ -15,7 +15,7 @@
 
 A run is trained → evaluated → exported → finished. Each phase's completion is
 recorded atomically in state.json; a rerun after a kill continues from the
-first unfinished phase (see `kerarch.recipe.run_recipe`).
+first unfinished phase (see `kerarch.frame.run_recipe`).
 """
 
 import contextlib
@@ -55,7 +55,7 @@ def versions():
     import numpy
     import tensorflow as tf
 
-    import kerarch
+    from kerarch.version import __version__
 
     found = {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__}
     try:
@@ -64,7 +64,7 @@ def versions():
         found["keras_hub"] = keras_hub.__version__
     except ImportError:
         pass
-    found["kerarch"] = kerarch.__version__
+    found["kerarch"] = __version__
     found["backend"] = keras.backend.backend()
     return found
 
@@ -284,7 +284,7 @@ class Run:
 
     def finish(self, *, metrics, export=None, description="", optimizer_iterations=None):
         """Writes curves.png, report.md and summary.json (the last, which marks the run finished); returns the summary."""
-        from kerarch.training.plots import plot_curves, read_metrics_csv
+        from kerarch.plots import plot_curves, read_metrics_csv
 
         metrics_csv = self.path / "metrics.csv"
         if metrics_csv.exists():

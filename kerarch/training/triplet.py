@@ -28,7 +28,6 @@ Reference:
 import keras
 from keras import ops
 
-from kerarch.training.optim import LOSSES
 
 MINING = ("batch_all", "batch_hard", "semi_hard")
 
@@ -45,7 +44,6 @@ def pairwise_distances(embeddings, *, squared=False):
     return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, squared_distances)))
 
 
-@LOSSES.register("triplet")
 @keras.saving.register_keras_serializable(package="kerarch")
 class TripletLoss(keras.losses.Loss):
     """Triplet loss with batch-all, batch-hard or semi-hard mining; `y_true` are class ids, `y_pred` embeddings.

@@ -1,7 +1,7 @@
 """Recipes: data → model → train → evaluate → export, composing builders.
 
-A recipe is a `Recipe` subclass in the top-level `recipes` package,
-registered under its kebab-case name:
+A recipe is a `Recipe` subclass (usually of one of the recipe kinds in
+`kerarch.frame`) in a recipe package, registered under its kebab-case name:
 
     @register_recipe("lenet-mnist")
     class LenetMnist(Recipe):
@@ -14,10 +14,8 @@ registered under its kebab-case name:
         def export_inputs(self, data): ...     # samples for export checks
 """
 
-import importlib
 import logging
 import os
-import pkgutil
 import time
 
 import keras
@@ -33,7 +31,7 @@ from kerarch.io import atomic_path
 from kerarch.training.run import Run, export_rows
 from kerarch.training.optim import describe_loss, describe_optimizer, make_optimizer, make_schedule
 from kerarch.training.schedules import train_steps
-from kerarch.training.plots import plot_schedules
+from kerarch.plots import plot_schedules
 
 log = logging.getLogger("kerarch")
 
@@ -48,17 +46,9 @@ def register_recipe(name):
     return decorator
 
 
-def load_recipes():
-    """Imports every module of the `recipes` package, registering its recipes."""
-    import recipes
-
-    for module in pkgutil.iter_modules(recipes.__path__):
-        importlib.import_module(f"recipes.{module.name}")
-    return RECIPES
-
-
 def get_recipe(name):
-    return load_recipes().get(name)
+    """The recipe class registered as `name` (the registry imports the recipe packages on first use)."""
+    return RECIPES.get(name)
 
 
 class Recipe:
@@ -68,6 +58,9 @@ class Recipe:
     Config = RecipeConfig
     monitor = "val_loss"
     task = "classification"
+    #: What `compile` passes to Keras unless a call says otherwise.
+    loss = None
+    metrics = None
     #: True where `train` keeps its own results (finished variants, a search) and, run again, only reloads them.
     retrain_restores = False
     #: True to evaluate and export the best checkpoint (by `monitor`) instead of the last epoch's weights.
@@ -131,6 +124,21 @@ class Recipe:
         options["learning_rate"] = make_schedule(cfg.schedule, options["learning_rate"], total_steps=total,
                                                  warmup_steps=warmup)
         return make_optimizer(name, **options)
+
+    def compile(self, model, data, **options):
+        """Compiles `model` with the recipe's optimizer, `loss` and `metrics` and the config's `jit_compile`.
+
+        `options` replace or add `model.compile` arguments (e.g. `loss=`, `optimizer=`, a GAN's `g_optimizer=`).
+        """
+        options.setdefault("jit_compile", self.jit_compile)
+        if not any(key.endswith("optimizer") for key in options):
+            options["optimizer"] = self.make_optimizer(data)
+        if self.loss is not None:
+            options.setdefault("loss", self.loss)
+        if self.metrics is not None:
+            options.setdefault("metrics", list(self.metrics))
+        model.compile(**options)
+        return model
 
     def callbacks(self, model, data):
         return default_callbacks(self.run.path, monitor=self.monitor, backup=True, best=self.run.chief)

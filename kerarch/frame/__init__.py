@@ -1,0 +1,29 @@
+"""The recipe frame: the `Recipe` base, the recipe kinds built on it, and running a recipe by name.
+
+A recipe subclasses the kind that fits it and says only what is its own
+(its config defaults, `build_model`, anything truly special):
+
+    from kerarch.frame import ImageClassification, register_recipe
+"""
+
+import importlib
+
+from kerarch.frame.recipe import Recipe, get_recipe, register_recipe, reexport, run_recipe  # noqa: F401
+
+# Kind name -> module under kerarch.frame; imported on first use, so `kerarch.frame` stays light.
+_KINDS = {
+    "ImageClassification": "image_classification",
+    "TextClassification": "text_classification",
+    "LanguageModel": "sequence",
+    "SequenceToSequence": "sequence",
+    "ImageGan": "image_gan",
+    "SelfSupervised": "self_supervised",
+    "NodeClassification": "node_classification",
+    "Comparison": "comparison",
+}
+
+
+def __getattr__(name):
+    if name in _KINDS:
+        return getattr(importlib.import_module(f"kerarch.frame.{_KINDS[name]}"), name)
+    raise AttributeError(f"module 'kerarch.frame' has no attribute {name!r}")
