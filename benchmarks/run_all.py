@@ -106,7 +106,7 @@ def mobilenet_int8_sizes(alphas=(0.35, 0.5, 0.75, 1.0, 1.4)):
         with tempfile.TemporaryDirectory() as tmp:
             reports = {granularity: export_model(model, Path(tmp) / granularity, quantize="int8",
                                                  representative_data=x[:200], eval_inputs=x[:64], formats=("tflite",),
-                                                 int8_per_channel=granularity == "per_channel")
+                                                 int8_granularity=granularity)
                        for granularity in ("per_channel", "per_tensor")}
             report = reports["per_channel"]
             files = {key: Path(tmp) / "per_channel" / report["artifacts"][key]["path"] for key in ("tflite", "tflite_int8")}

@@ -10,7 +10,9 @@ import math
 import types
 import typing
 
+from kerarch.choices import OPTIMIZERS, SCHEDULES, STRATEGIES
 from kerarch.errors import KerarchError
+from kerarch.export.tflite import INT8_GRANULARITIES, QUANTIZE_MODES
 
 
 def option(default, help, *, choices=None, minimum=None):
@@ -21,10 +23,11 @@ def option(default, help, *, choices=None, minimum=None):
     return dataclasses.field(default=default, metadata=metadata)
 
 
-# The names of kerarch.training.optim's registries (kept here so configs import no Keras).
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "warmup_cosine", "linear")
-INT8_GRANULARITIES = ("per_channel", "per_tensor")
+def _listed(notes):
+    """{name: note} as "a (note), b, c" for a key's help."""
+    return ", ".join(f"{name} ({note})" if note else name for name, note in notes.items())
+
+
 # Hidden-layer activations the recipes offer (Keras names).
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid")
 
@@ -40,9 +43,8 @@ class RecipeConfig:
     data_dir: typing.Optional[str] = option(None, "Folder holding a local copy of the dataset (skips caches and downloads).")
     strategy: str = option(
         "auto",
-        "Distribution: auto (MirroredStrategy on 2+ GPUs or with devices>=2, else default), "
-        "mirrored, multi_worker (from TF_CONFIG), one_device, default.",
-        choices=("auto", "mirrored", "multi_worker", "one_device", "default"),
+        f"Distribution: {_listed(STRATEGIES)}.",
+        choices=STRATEGIES,
     )
     devices: typing.Optional[int] = option(
         None, "Split the CPU into this many logical devices (for MirroredStrategy without GPUs).", minimum=1
@@ -58,7 +60,7 @@ class RecipeConfig:
     resume: bool = option(True, "Resume the newest interrupted run of this recipe with the same config.")
     export: bool = option(True, "Export SavedModel and TFLite to saved_models/ after training.")
     quantize: typing.Optional[str] = option(
-        None, "Also export a quantized TFLite file.", choices=(None, "dynamic", "float16", "int8")
+        None, "Also export a quantized TFLite file.", choices=(None, *QUANTIZE_MODES)
     )
     int8_granularity: str = option(
         "per_channel", "Weight scales of quantize=int8: per_channel (TFLite's default, safest) or per_tensor (one "
@@ -71,9 +73,7 @@ class RecipeConfig:
                                  minimum=0.0)
     clipnorm: float = option(0.0, "Clip gradients to this norm (0: off).", minimum=0.0)
     clipvalue: float = option(0.0, "Clip gradient elements to [-clipvalue, clipvalue] (0: off).", minimum=0.0)
-    schedule: str = option("constant", "Learning-rate schedule: constant, step (/10 at 50 % and 75 % of the run), "
-                           "cosine, warmup_cosine, linear (decay to 0, BERT).",
-                           choices=SCHEDULES)
+    schedule: str = option("constant", f"Learning-rate schedule: {_listed(SCHEDULES)}.", choices=SCHEDULES)
     warmup_epochs: float = option(0.0, "Linear warmup from 0, in epochs (warmup_cosine and linear).", minimum=0.0)
     verbose: str = option("auto", "Progress output: auto (bar on a terminal, a line per epoch otherwise), bar, epoch, none.",
                           choices=("auto", "bar", "epoch", "none"))

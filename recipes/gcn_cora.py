@@ -21,17 +21,15 @@ learning_rate=0.005`). Baselines on the same test nodes: label propagation
 
 import dataclasses
 
-import numpy as np
-
 from kerarch.config import option
 from kerarch.data.graphs import load_cora, row_normalize
-from kerarch.frame import register_recipe
-from kerarch.plots import pyplot, save_figure
-from recipes.gcn_karate import NodeClassifier, NodeClassifierConfig
+from kerarch.frame import NodeClassification, register_recipe
+from kerarch.frame.node_classification import NodeClassificationConfig
+from kerarch.plots import plot_tsne_by_class
 
 
 @dataclasses.dataclass
-class GcnCoraConfig(NodeClassifierConfig):
+class GcnCoraConfig(NodeClassificationConfig):
     dataset: str = option("cora", "The LINQS Cora files in data_dir (required).", choices=("cora",))
     train_per_class: int = option(20, "Labelled training nodes per class (Planetoid: 20).", minimum=1)
     val_size: int = option(500, "Validation nodes (Planetoid: 500).", minimum=0)
@@ -41,7 +39,7 @@ class GcnCoraConfig(NodeClassifierConfig):
 
 
 @register_recipe("gcn-cora")
-class GcnCora(NodeClassifier):
+class GcnCora(NodeClassification):
     """Kipf & Welling's GCN on Cora (local LINQS files): 20 labels per class, test accuracy vs baselines, t-SNE."""
 
     Config = GcnCoraConfig
@@ -54,27 +52,9 @@ class GcnCora(NodeClassifier):
             data = dataclasses.replace(data, features=row_normalize(data.features))
         return data
 
-    def draw(self, model, data, predicted):
-        """t-SNE of the test nodes' hidden representations, coloured by true class (Kipf & Welling's figure)."""
-        from sklearn.manifold import TSNE
-
-        hidden = self.embeddings(model, data)[data.test_index]
-        points = TSNE(n_components=2, perplexity=min(30.0, len(hidden) - 1.0), init="pca",
-                      random_state=self.config.seed).fit_transform(hidden)
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=(7.5, 6))
-        labels = data.labels[data.test_index]
-        for label, name in enumerate(data.class_names):
-            ax.scatter(*points[labels == label].T, s=8, color=plt.cm.tab10(label), label=name)
-        wrong = predicted[data.test_index] != labels
-        ax.scatter(*points[wrong].T, s=22, facecolors="none", edgecolors="black", linewidths=0.5,
-                   label=f"misclassified ({int(wrong.sum())})")
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"{self.config.model} hidden layer, t-SNE of the {len(hidden)} test nodes "
-                     f"(accuracy {np.mean(~wrong):.3f})", fontsize=9)
-        fig.tight_layout()
-        path = self.run.path / "tsne.png"
-        save_figure(fig, path)
+    def draw(self, model, data, predicted):  # Kipf & Welling's figure
+        test = data.test_index
+        path = plot_tsne_by_class(self.run.path / "tsne.png", self.embeddings(model, data)[test], data.labels[test],
+                                  predicted[test], class_names=data.class_names,
+                                  title=f"{self.config.model} hidden layer", seed=self.config.seed)
         self.run.add_picture(path, "Test nodes' hidden representations (t-SNE), coloured by class")

@@ -10,18 +10,14 @@ the 10,000 test images after the 15 default epochs (validation 94.34 %),
 import dataclasses
 
 from kerarch.config import option
-from kerarch.data import load_image_classification
 from kerarch.frame import register_recipe
-from recipes.resnet_cifar10 import ResnetConfig, ResnetTrainer
+from kerarch.frame.resnet_trainer import ResnetConfig, ResnetTrainer
 
 
 @dataclasses.dataclass
 class ResnetFashionMnistConfig(ResnetConfig):
     epochs: int = option(15, "Passes over the training data (the default run: 93.34 % test accuracy; "
                          "target >= 93 %).", minimum=1)
-    dataset: str = option("fashion_mnist", "fashion_mnist, or mnist (falls back to Fashion-MNIST offline).",
-                          choices=("fashion_mnist", "mnist"))
-    pad: int = option(4, "Pixels of zero padding per side before the random crop (as the paper on CIFAR).", minimum=0)
 
 
 @register_recipe("resnet-fashion-mnist")
@@ -29,6 +25,3 @@ class ResnetFashionMnist(ResnetTrainer):
     """CIFAR ResNet-20 on 28x28 Fashion-MNIST with the resnet-cifar10 trainer; runs offline."""
 
     Config = ResnetFashionMnistConfig
-
-    def load_images(self):
-        return load_image_classification(self.config.dataset, self.config.data_dir)

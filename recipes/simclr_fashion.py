@@ -1,18 +1,16 @@
 """simclr-fashion: SimCLR (Chen et al. 2020) on unlabelled Fashion-MNIST, judged by a linear probe.
 
-Pretrains a small CNN encoder with the NT-Xent loss on pairs of augmented
-views (random resized crop, flip, brightness/contrast jitter, blur) of
-unlabelled training images, then freezes it and fits a logistic regression
-on its features. The report sets that probe accuracy beside the same probe
-on the same architecture randomly initialised and trained with labels.
+Pretrains a small CNN encoder with the NT-Xent loss on pairs of augmented views
+(random resized crop, flip, brightness/contrast jitter, blur) of unlabelled images;
+the SelfSupervised kind probes it beside a random and a supervised encoder.
 """
 
 import dataclasses
 
 from kerarch.config import option
-from kerarch.frame import register_recipe
+from kerarch.frame import SelfSupervised, register_recipe
+from kerarch.frame.self_supervised import SelfSupervisedConfig
 from kerarch.selfsup import simclr
-from kerarch.selfsup.recipe import SelfSupervisedConfig, SelfSupervisedRecipe
 
 
 @dataclasses.dataclass
@@ -24,7 +22,7 @@ class SimclrFashionConfig(SelfSupervisedConfig):
 
 
 @register_recipe("simclr-fashion")
-class SimclrFashion(SelfSupervisedRecipe):
+class SimclrFashion(SelfSupervised):
     """SimCLR pretraining on unlabelled Fashion-MNIST; linear probe vs random and supervised encoders."""
 
     Config = SimclrFashionConfig
@@ -33,5 +31,4 @@ class SimclrFashion(SelfSupervisedRecipe):
         cfg = self.config
         model = simclr(**self.encoder_kwargs(data), projection_units=cfg.projection_units,
                        projection_dim=cfg.projection_dim, temperature=cfg.temperature)
-        model.compile(optimizer=self.optimizer(self.steps_per_epoch(data)), jit_compile=self.jit_compile)
-        return model
+        return self.compile(model, data)

@@ -1,5 +1,7 @@
 """The one shared check every builder goes through (see STYLE.md)."""
 
+import inspect
+
 import numpy as np
 
 import keras
@@ -41,3 +43,12 @@ def _random_inputs(input_shape, seed):
     if isinstance(input_shape, list):
         return [_random_inputs(s, seed + i) for i, s in enumerate(input_shape)]
     return rng.uniform(-1, 1, size=(2, *input_shape)).astype("float32")
+
+
+def check_signature(builder):
+    """Asserts the builder's signature shows its real arguments: keyword-only, no `**kwargs`, a `name`."""
+    parameters = inspect.signature(builder).parameters
+    loose = [f"{p.name} ({p.kind.description})" for p in parameters.values() if p.kind is not p.KEYWORD_ONLY]
+    assert not loose, f"{builder.__name__}: not keyword-only: {', '.join(loose)}"
+    assert "name" in parameters, f"{builder.__name__} has no name argument"
+    assert (builder.__doc__ or "").strip(), f"{builder.__name__} has no docstring"

@@ -14,6 +14,17 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":
     split_cpu(2)
 
 
+@pytest.fixture(autouse=True)
+def working_directory_is_kept():
+    """Fails a test that leaves the working directory changed (use `workdir` or `monkeypatch.chdir`)."""
+    before = os.getcwd()
+    yield
+    after = os.getcwd()
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"The test left the working directory changed: {before} -> {after}")
+
+
 @pytest.fixture
 def idx_dataset(tmp_path):
     """A tiny MNIST-format dataset (IDX files): 10 classes, learnable bright-bar patterns."""

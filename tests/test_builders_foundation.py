@@ -1,10 +1,13 @@
+import inspect
+
 import numpy as np
 import pytest
 
 import kerarch
 from kerarch.errors import KerarchError
 from kerarch.registry import Registry
-from builder_checks import check_builder
+from kerarch.variants import Variant, register_variants
+from builder_checks import check_builder, check_signature
 
 
 @pytest.mark.parametrize(
@@ -59,3 +62,27 @@ def test_registry_rejects_duplicates():
     registry.register("a")(object)
     with pytest.raises(ValueError, match="already registered"):
         registry.register("a")(object)
+
+
+def test_every_builder_signature_lists_real_keyword_arguments():
+    for name in kerarch.list_builders():
+        check_signature(kerarch.BUILDERS.get(name))
+
+
+def test_a_variant_is_its_base_builder_with_the_fixed_arguments_left_out():
+    from kerarch.vision import resnet50
+    from kerarch.vision.resnet import build_resnet
+
+    assert kerarch.BUILDERS.get("resnet50") is resnet50
+    assert (resnet50.__name__, resnet50.__module__) == ("resnet50", "kerarch.vision.resnet")
+    base = inspect.signature(build_resnet).parameters
+    ours = inspect.signature(resnet50).parameters
+    assert list(ours) == [key for key in base if key != "depth"]
+    assert ours["name"].default == "resnet50"
+    assert all(ours[key].default == base[key].default for key in ours if key != "name")
+    assert resnet50.__doc__.startswith("ResNet-50 (bottleneck blocks).")
+    assert "depth:" not in resnet50.__doc__ and "input_shape:" in resnet50.__doc__
+    with pytest.raises(TypeError, match="depth"):
+        resnet50(depth=18)
+    with pytest.raises(ValueError, match="dept"):
+        register_variants(build_resnet, {"resnet_typo": Variant("Typo.", fixed=dict(dept=50))})

@@ -65,6 +65,25 @@ def test_describe_documents_every_key():
     assert all(help_text for _, _, help_text in rows.values())
 
 
+def test_config_choices_are_the_implementations_names():
+    from kerarch import choices
+    from kerarch.export import tflite
+    from kerarch.training import optim
+
+    fields = {f.name: f.metadata["choices"] for f in dataclasses.fields(RecipeConfig)}
+    assert sorted(fields["optimizer"]) == optim.OPTIMIZERS.names()
+    assert sorted(fields["schedule"]) == optim.SCHEDULES.names()
+    assert fields["strategy"] == tuple(choices.STRATEGIES)
+    assert fields["quantize"] == (None, *tflite.QUANTIZE_MODES) and set(tflite.QUANTIZE_MODES) < set(tflite.TFLITE_FILES)
+    assert fields["int8_granularity"] == tflite.INT8_GRANULARITIES
+
+
+def test_config_imports_no_keras():
+    code = "import sys, kerarch.config; print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_cli_lists_recipes_and_builders(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out

@@ -18,7 +18,7 @@ from kerarch.data import (
     scale_images,
     write_idx,
 )
-from kerarch.data import images as images_module
+from kerarch.data import sources
 from kerarch.data.augment import pad_crop_flip
 from kerarch.errors import KerarchError
 
@@ -388,7 +388,7 @@ def test_nothing_found(places, name):
 
 
 def test_unreachable_network_skips_download(places, monkeypatch, caplog):
-    monkeypatch.setattr(images_module, "_reachable", lambda host: False)
+    monkeypatch.setattr(sources, "reachable", lambda host: False)
     _write_idx_set(places["system"])
     with caplog.at_level(logging.INFO, logger="kerarch"):
         data = load_image_classification("mnist", allow_download=True)
@@ -403,7 +403,7 @@ def test_failed_download_logs_and_continues(places, monkeypatch, caplog):
     def broken_builder(name, **kwargs):
         raise RuntimeError(f"no route to {name}\nsecond line")
 
-    monkeypatch.setattr(images_module, "_reachable", lambda host: True)
+    monkeypatch.setattr(sources, "reachable", lambda host: True)
     monkeypatch.setattr(tfds, "builder", broken_builder)
     _write_idx_set(places["system"])
     with caplog.at_level(logging.INFO, logger="kerarch"):
@@ -413,16 +413,6 @@ def test_failed_download_logs_and_continues(places, monkeypatch, caplog):
                 and r.getMessage().startswith("TFDS download")]
     assert failures == ["TFDS download of mnist failed: RuntimeError: no route to mnist"]
     assert "TFDS download (mnist into" in data.notice
-
-
-def test_reachable_is_bounded(monkeypatch):
-    def slow_connect(*args, **kwargs):
-        import time
-        time.sleep(5)
-        raise OSError("timed out")  # as a real connection attempt would end
-
-    monkeypatch.setattr(images_module.socket, "create_connection", slow_connect)
-    assert images_module._reachable("example.invalid", seconds=0.2) is False
 
 
 # --- make_dataset --------------------------------------------------------------

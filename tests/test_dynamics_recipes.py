@@ -112,25 +112,13 @@ def test_triplet_embedding_is_exported_and_scored(finished):
 
 
 def test_recall_at_k_by_hand():
-    from recipes.triplet_fashion import recall_at_k
+    from kerarch.frame.metrics import recall_at_k
 
     points = np.array([[0.0], [0.1], [1.0], [1.2], [5.0]])
     labels = np.array([0, 1, 1, 0, 0])
     # Nearest other points: 0->1 (label 1), 1->0 (0), 2->3 (0), 3->2 (1), 4->3 (0): only query 4 hits at k=1.
     # Two nearest: 0->{1,2} miss; 1->{0,2} hit; 2->{3,1} hit; 3->{2,1} miss; 4->{3,2} hit.
     assert recall_at_k(points, labels, ks=(1, 2), chunk=2) == {1: 0.2, 2: 0.6}
-
-
-def test_balanced_batches_hold_every_class_equally():
-    from recipes.triplet_fashion import balanced_batches
-
-    y = np.repeat(np.arange(3), [7, 9, 12])
-    x = np.zeros((len(y), 2, 2, 1), "uint8")
-    batches = list(balanced_batches(x, y, batch_size=7, seed=0))
-    assert len(batches) == 3  # 2 per class per batch; class 0 runs out after 3 batches
-    for images, labels in batches:
-        assert np.bincount(labels.numpy(), minlength=3).tolist() == [2, 2, 2]
-        assert images.dtype == "float32"
 
 
 @pytest.mark.parametrize("name, override", [("optimizer-compare", "learning_rates=0.1"),

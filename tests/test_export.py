@@ -171,7 +171,7 @@ def test_per_tensor_int8_has_one_weight_scale_per_tensor_and_a_smaller_file(lene
                 if t["dtype"] == np.int8]
 
     per_channel = convert_saved_model(out / "saved_model", "int8", representative_data=x)
-    per_tensor = convert_saved_model(out / "saved_model", "int8", representative_data=x, per_channel=False)
+    per_tensor = convert_saved_model(out / "saved_model", "int8", representative_data=x, int8_granularity="per_tensor")
     assert max(scales_per_tensor(per_channel)) > 1  # conv kernels: one scale per output channel
     assert set(scales_per_tensor(per_tensor)) == {1}
     assert len(per_tensor) < len(per_channel)
@@ -350,3 +350,85 @@ def test_multi_output_model_rejected(tmp_path):
     model = keras.Model(inputs, [keras.layers.Dense(2)(inputs), keras.layers.Dense(3)(inputs)])
     with pytest.raises(KerarchError, match="1 inputs and 2 outputs"):
         export_model(model, tmp_path / "run", eval_inputs=np.zeros((2, 4), "float32"))
+
+
+# --- Several inputs: a graph network (no batch axis) and a two-input dict model -----------------
+
+
+@pytest.fixture(scope="module")
+def graph_export(tmp_path_factory):
+    from kerarch.data.graphs import load_karate_club
+
+    keras.utils.set_random_seed(0)
+    data = load_karate_club()
+    model = kerarch.build("gcn", num_features=data.num_features, num_classes=data.num_classes, hidden_units=(4,))
+    graph = [data.features, data.edge_index]
+    out = tmp_path_factory.mktemp("saved_models") / "gcn" / "run-1"
+    owner = {"id": "run-1", "dir": "runs/gcn/run-1"}
+    report = export_model(model, out, quantize="int8", representative_data=graph, eval_inputs=graph,
+                          eval_labels=data.labels, owner=owner)
+    return report, out, model, data, owner
+
+
+def test_graph_model_exports_every_format_checked_on_the_whole_graph(graph_export):
+    report, out, model, data, _ = graph_export
+    assert sorted(os.listdir(out)) == ["export_report.json", "model.keras", "model.tflite", "model_int8.tflite",
+                                       "saved_model"]
+    assert report["input_shapes"] == {"features": [None, data.num_features], "edge_index": [2, None]}
+    assert report["num_eval_samples"] == data.num_nodes and report["quantization"]["int8"]["representative_samples"] == 1
+    for key in ("keras", "saved_model", "tflite"):
+        assert report["artifacts"][key]["max_abs_diff"] <= 1e-4, key
+    int8 = report["artifacts"]["tflite_int8"]
+    assert int8["inputs"]["features"]["dtype"] == "int8" and int8["inputs"]["edge_index"]["dtype"] == "int32"
+    assert int8["argmax_agreement"] >= 0.9 and set(report["accuracy"]) == {"keras", "tflite", "tflite_int8"}
+    # Independent re-check, outside export_model: TFLite and the SavedModel on a graph of another size.
+    features, edge_index = data.features[:20], data.edge_index[:, (data.edge_index < 20).all(axis=0)]
+    expected = keras.ops.convert_to_numpy(model([features, edge_index], training=False))
+    graph = {"features": features, "edge_index": edge_index}
+    np.testing.assert_allclose(tflite_predict(out / "model.tflite", graph), expected, atol=1e-4)
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    served = loaded.serve([tf.constant(features), tf.constant(edge_index)])
+    np.testing.assert_allclose(np.asarray(served), expected, atol=1e-4)
+
+
+def test_graph_export_is_replaced_only_by_its_owner(graph_export):
+    report, out, model, data, owner = graph_export
+    graph = {"features": data.features, "edge_index": data.edge_index}  # a dict, by input name
+    with pytest.raises(KerarchError, match="not of this run"):
+        export_model(model, out, eval_inputs=graph, owner={"id": "run-2", "dir": "runs/gcn/run-2"})
+    assert json.loads((out / "export_report.json").read_text())["run"] == owner
+    again = export_model(model, out, eval_inputs=graph, owner=owner, formats=("keras", "saved_model"))
+    assert sorted(os.listdir(out)) == ["export_report.json", "model.keras", "saved_model"]
+    assert again["run"] == owner and _no_temp_dirs(out.parent) == []
+
+
+def test_two_input_dict_model_exports_with_labels(tmp_path):
+    keras.utils.set_random_seed(0)
+    left, right = keras.Input(shape=(4,), name="left"), keras.Input(shape=(3,), name="right")
+    joined = keras.layers.Concatenate()([left, right])
+    outputs = keras.layers.Dense(2, activation="softmax")(joined)
+    model = keras.Model({"left": left, "right": right}, outputs, name="two_inputs")
+    rng = np.random.default_rng(0)
+    inputs = {"left": rng.normal(size=(40, 4)).astype("float32"), "right": rng.normal(size=(40, 3)).astype("float32")}
+    labels = rng.integers(0, 2, size=40)
+    report = export_model(model, tmp_path / "run", eval_inputs=inputs, eval_labels=labels, quantize="dynamic")
+    assert report["input_shapes"] == {"left": [None, 4], "right": [None, 3]}
+    assert report["artifacts"]["tflite"]["max_abs_diff"] <= 1e-4 and report["num_eval_samples"] == 40
+    assert set(report["artifacts"]["tflite_dynamic"]["inputs"]) == {"left", "right"}
+    assert report["accuracy"]["tflite"] == report["accuracy"]["keras"]
+
+
+@pytest.mark.parametrize(
+    "eval_inputs, message",
+    [
+        ({"left": np.zeros((2, 4), "float32")}, r"has the inputs \['left'\]; the model takes \['left', 'right'\]"),
+        ([np.zeros((2, 4), "float32")], "has 1 arrays; the model takes 2 inputs"),
+        ([np.zeros((2, 4), "float32"), np.zeros((2, 5), "float32")], r"eval_inputs\['right'\] of shape \(2, 5\) does not fit"),
+    ],
+)
+def test_several_input_argument_errors(tmp_path, eval_inputs, message):
+    left, right = keras.Input(shape=(4,), name="left"), keras.Input(shape=(3,), name="right")
+    model = keras.Model([left, right], keras.layers.Dense(2)(keras.layers.Concatenate()([left, right])))
+    with pytest.raises(KerarchError, match=message):
+        export_model(model, tmp_path / "run", eval_inputs=eval_inputs)
+    assert list(tmp_path.iterdir()) == []

@@ -9,8 +9,8 @@ import tensorflow as tf
 import kerarch
 from kerarch.errors import KerarchError
 from kerarch.generative import FidLenet, classifier_score, fid_report, frechet_distance, intra_class_fid
-from kerarch.generative.fid import feature_statistics
-from kerarch.frame import optimizer_iterations
+from kerarch.generative.fid import feature_statistics, per_class_label_accuracy
+from kerarch.frame.recipe import optimizer_iterations
 from kerarch.generative.adversarial import WGANGP, ConditionalGAN, gradient_penalty
 from kerarch.training import make_strategy
 from kerarch.training.callbacks import SyncReplicaState
@@ -228,3 +228,6 @@ def test_fid_lenet_trains_once_per_path_and_scores_real_data(tmp_path, monkeypat
     assert fid_report(scorer, data, noise)["fid_lenet"] > report["fid_lenet_real_floor"]
     intra, intra_floor = intra_class_fid(scorer, data, test_images, data.y_test)
     assert intra == pytest.approx(intra_floor) and np.isfinite(intra)
+    per_class = per_class_label_accuracy(scorer, test_images, data.y_test, data)
+    assert per_class["label_accuracy_per_class"] == per_class["classifier_accuracy_real_test_per_class"]
+    assert per_class["label_accuracy_worst_class"] == min(per_class["label_accuracy_per_class"].values())

@@ -1,4 +1,4 @@
-"""Graph layers against hand computations, the graph builders, and the graph datasets."""
+"""Graph layers against hand computations and the graph builders (the datasets: tests/test_data_graphs.py)."""
 
 import json
 import os
@@ -10,11 +10,8 @@ import numpy as np
 import pytest
 
 import kerarch
-from kerarch.data.graphs import load_cora, load_karate_club, planetoid_style_split, row_normalize, undirected_edge_index
-from kerarch.errors import KerarchError
 from kerarch.graph import GATConv, GCNConv, GraphMeanPooling, SAGEConv
 from kerarch.graph.layers import segment_softmax
-from test_graph_recipes import write_tiny_cora
 
 # A path 0 - 1 - 2 - 3, both directions of each edge.
 PATH_EDGES = np.array([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]], np.int32)
@@ -148,71 +145,6 @@ def test_l2_applies_to_the_first_layer_only():
     assert len(model.losses) == 1
     kernel = _numpy(model.get_layer("gcn1").kernel)
     np.testing.assert_allclose(_numpy(model.losses[0]), 5e-4 * np.sum(kernel**2), rtol=1e-5)
-
-
-# --- datasets ------------------------------------------------------------------------
-
-
-def test_undirected_edge_index_drops_loops_and_duplicates():
-    edges = undirected_edge_index([[0, 1], [1, 0], [2, 2], [1, 2], [0, 1]], 3)
-    assert edges.dtype == np.int32
-    assert sorted(map(tuple, edges.T.tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]
-
-
-def test_karate_club_has_the_two_factions():
-    data = load_karate_club()
-    assert data.num_nodes == 34 and data.edge_index.shape == (2, 2 * 78)
-    assert data.class_names == ("Mr. Hi", "Officer") and np.bincount(data.labels).tolist() == [17, 17]
-    assert data.labels[0] == 0 and data.labels[33] == 1
-    assert data.train_index.tolist() == [0, 33] and len(data.test_index) == 32 and not len(data.val_index)
-    np.testing.assert_array_equal(data.features, np.eye(34))
-
-
-def test_cora_from_linqs_files_with_a_planetoid_style_split(tmp_path):
-    folder = write_tiny_cora(tmp_path / "cora")
-    data = load_cora(tmp_path, train_per_class=3, val_size=10, test_size=20)  # the parent of cora/ works too
-    assert data.num_nodes == 60 and data.num_features == 12
-    assert data.class_names == ("Neural_Networks", "Rule_Learning", "Theory")  # sorted names
-    assert data.source.startswith("data_dir") and str(folder) in data.source
-    assert np.bincount(data.labels[data.train_index]).tolist() == [3, 3, 3]
-    splits = [set(data.train_index), set(data.val_index), set(data.test_index)]
-    assert [len(s) for s in splits] == [9, 10, 20] and not (splits[0] & splits[1] or splits[0] & splits[2]
-                                                             or splits[1] & splits[2])
-    # Every citation appears in both directions; node order follows cora.content.
-    assert data.node_ids[:2] == ("p0", "p1")
-    pairs = set(map(tuple, data.edge_index.T.tolist()))
-    assert all((t, s) in pairs for s, t in pairs)
-    np.testing.assert_allclose(row_normalize(data.features).sum(axis=1), 1.0, rtol=1e-6)
-
-
-def test_cora_errors_say_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERAS_HOME", os.fspath(tmp_path / "keras"))
-    with pytest.raises(KerarchError) as error:
-        load_cora()
-    message = str(error.value)
-    assert "TensorFlow Datasets has no Cora" in message and "cora.tgz" in message and "data_dir=" in message
-    with pytest.raises(KerarchError, match="holds no cora.content and cora.cites"):
-        load_cora(tmp_path)
-    folder = write_tiny_cora(tmp_path / "keras" / "datasets" / "cora.tgz_extracted" / "cora")
-    assert load_cora(train_per_class=3, val_size=10, test_size=20).source.startswith("Keras cache")
-    with pytest.raises(KerarchError, match="too small for the split"):
-        load_cora(folder)  # 60 nodes cannot give 140 + 500 + 1000
-    with open(folder / "cora.cites", "a") as f:
-        f.write("p1 nobody\n")
-    with pytest.raises(KerarchError, match="paper nobody is not in"):
-        load_cora(folder, train_per_class=3, val_size=10, test_size=20)
-    (folder / "cora.content").write_text("p0 1 0 A\np1 1 B\n")
-    with pytest.raises(KerarchError, match="same number of fields"):
-        load_cora(folder)
-
-
-def test_planetoid_style_split_is_seeded():
-    labels = np.arange(100) % 4
-    first = planetoid_style_split(labels, train_per_class=5, val_size=10, test_size=30, seed=1)
-    again = planetoid_style_split(labels, train_per_class=5, val_size=10, test_size=30, seed=1)
-    other = planetoid_style_split(labels, train_per_class=5, val_size=10, test_size=30, seed=2)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert not np.array_equal(first[0], other[0])
 
 
 # --- the JAX backend -----------------------------------------------------------------

@@ -3,13 +3,13 @@
 import json
 import os
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from kerarch import cli
 from kerarch.errors import KerarchError
 from kerarch.frame import run_recipe
+from test_data_graphs import write_tiny_cora
 from tiny_data import tiny_recipe_runs
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
@@ -18,30 +18,6 @@ TINY = {
     "gcn-cora": ["epochs=10", "hidden_units=8", "learning_rate=0.05", "train_per_class=3", "val_size=10",
                  "test_size=20"],
 }
-
-CLASSES = ("Theory", "Neural_Networks", "Rule_Learning")
-
-
-def write_tiny_cora(folder, *, per_class=20, width=12):
-    """Writes cora.content and cora.cites (LINQS format): 3 classes with their own words, citing mostly their own."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    labels = np.arange(3 * per_class) % 3
-    lines = []
-    for node, label in enumerate(labels):
-        words = (rng.random(width) < 0.15).astype(int)
-        words[4 * label + rng.integers(0, 4)] = 1
-        lines.append(f"p{node}\t" + "\t".join(map(str, words)) + f"\t{CLASSES[label]}")
-    (folder / "cora.content").write_text("\n".join(lines) + "\n")
-    cites = []
-    for node, label in enumerate(labels):
-        same = np.flatnonzero(labels == label)
-        for other in rng.choice(same, 2, replace=False):
-            cites.append(f"p{other}\tp{node}")
-    cites += ["p0\tp0", "p3\tp0", "p3\tp0", "p1\tp2"]  # a self citation, a duplicate, one across classes
-    (folder / "cora.cites").write_text("\n".join(cites) + "\n")
-    return folder
-
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
@@ -77,7 +53,7 @@ def test_karate_runs_on_the_real_club_with_a_gat(finished):
     assert [p.rsplit("/", 1)[-1] for p in summary["artifacts"]["pictures"]] == ["curves.png", "karate.png"]
 
 
-def test_cora_learns_the_tiny_graph_and_reexports(finished, capsys):
+def test_cora_learns_the_tiny_graph_and_reexports(finished, monkeypatch):
     workdir, summaries = finished
     summary = summaries["gcn-cora"]
     metrics = summary["metrics"]
@@ -85,16 +61,21 @@ def test_cora_learns_the_tiny_graph_and_reexports(finished, capsys):
     config = json.loads((workdir / summary["run_dir"] / "config.json").read_text())
     assert config["data_source"].startswith("data_dir") and config["config"]["hidden_units"] == [8]
     export = summary["export"]
-    assert {entry["path"] for entry in export["artifacts"].values()} == {"model.keras", "saved_model"}
+    assert {entry["path"] for entry in export["artifacts"].values()} == {"model.keras", "saved_model", "model.tflite"}
     assert all(entry["max_abs_diff"] < 1e-4 for entry in export["artifacts"].values())
+    assert export["input_shapes"] == {"features": [None, 12], "edge_index": [2, None]}
     export_dir = workdir / export["dir"]
-    assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.keras", "saved_model"]
+    assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.keras", "model.tflite",
+                                                            "saved_model"]
     assert not list(export_dir.parent.glob(".tmp-*"))
-    os.chdir(workdir)
+    monkeypatch.chdir(workdir)
     assert cli.main(["export", summary["run_dir"], "format=keras"]) == 0
     assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.keras"]
-    assert cli.main(["export", summary["run_dir"], "format=tflite"]) == 2
-    assert "graph models take two inputs" in capsys.readouterr().err
+    # Two inputs, one TFLite file: the whole graph calibrates int8 and checks each file.
+    assert cli.main(["export", summary["run_dir"], "format=tflite", "quantize=int8"]) == 0
+    assert sorted(p.name for p in export_dir.iterdir()) == ["export_report.json", "model.tflite", "model_int8.tflite"]
+    int8 = json.loads((export_dir / "export_report.json").read_text())["artifacts"]["tflite_int8"]
+    assert int8["inputs"]["features"]["dtype"] == "int8" and int8["argmax_agreement"] >= 0.9
 
 
 def test_cora_without_files_explains_and_leaves_no_run(workdir, monkeypatch):
@@ -105,7 +86,5 @@ def test_cora_without_files_explains_and_leaves_no_run(workdir, monkeypatch):
 
 
 def test_graph_recipes_refuse_what_they_cannot_do(workdir):
-    with pytest.raises(KerarchError, match="quantize= does not apply"):
-        run_recipe("gcn-karate", ["verbose=none", "quantize=int8"])
     with pytest.raises(KerarchError, match="cannot be split across 2 replicas"):
         run_recipe("gcn-karate", ["verbose=none", "strategy=mirrored", "devices=2"])

@@ -11,7 +11,7 @@ import kerarch
 from builder_checks import check_builder
 from kerarch.errors import KerarchError
 from kerarch.nas import (CnnSearchSpace, RegularizedEvolutionOracle, ReinforceOracle, describe_architecture,
-                         search_history)
+                         make_oracle, search_history, short_run_batch_norm)
 from kerarch.nas.oracles import choices
 
 
@@ -86,6 +86,17 @@ def test_search_space_declares_conditional_stages_and_builds_the_chosen_model():
         CnnSearchSpace(input_shape=(8, 8, 1), num_classes=2, max_stages=4)
     with pytest.raises(KerarchError, match="Unknown block type"):
         CnnSearchSpace(input_shape=(8, 8, 1), num_classes=2, block_types=("plain", "inception"))
+    with pytest.raises(KerarchError, match="each need at least one choice"):
+        CnnSearchSpace(input_shape=(8, 8, 1), num_classes=2, kernel_sizes=())
+    assert space.describe(hp) == {"architecture": "8x5x5 residual | 4x3x3 separable | dense 8",
+                                  "builder_kwargs": {"stages": [[8, 5, "residual"], [4, 3, "separable"]],
+                                                     "dense_units": 8}}
+
+
+def test_short_run_batch_norm_sets_every_batch_norm_layer():
+    model = short_run_batch_norm(kerarch.build("simple_cnn", input_shape=(8, 8, 1), num_classes=2, batch_norm=True))
+    momenta = [layer.momentum for layer in model.layers if hasattr(layer, "moving_variance")]
+    assert momenta and set(momenta) == {0.9}
 
 
 def test_only_discrete_hyperparameters_are_searchable():
@@ -164,6 +175,17 @@ def test_evolution_climbs_where_random_search_does_not(tmp_path):
 def test_evolution_rejects_a_tournament_larger_than_the_population():
     with pytest.raises(KerarchError, match="sample_size must be between 1 and population_size"):
         RegularizedEvolutionOracle(objective(), 5, population_size=2, sample_size=3)
+
+
+def test_make_oracle_by_strategy_name():
+    evolution = make_oracle("evolution", 6, population_size=3, sample_size=2, seed=1)
+    assert isinstance(evolution, RegularizedEvolutionOracle) and evolution.population_size == 3
+    assert evolution.objective.name == "val_accuracy" and evolution.objective.direction == "max"
+    reinforce = make_oracle("reinforce", 6, objective="val_loss", direction="min", learning_rate=0.5, seed=1)
+    assert isinstance(reinforce, ReinforceOracle) and reinforce.learning_rate == 0.5
+    assert reinforce.objective.direction == "min" and reinforce.max_trials == 6
+    with pytest.raises(KerarchError, match="Unknown search strategy 'random'"):
+        make_oracle("random", 6)
 
 
 # --- REINFORCE ----------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 """nas-fashion end to end on tiny data: interrupted after the searches, resumed, compared, exported."""
 
 import json
-import os
 import re
 
 import keras
 import pytest
 
-from kerarch.nas import NasTuner
+from kerarch.errors import KerarchError
 from kerarch.frame import run_recipe
-from recipes.nas_fashion import NasFashion
+from kerarch.nas import NasTuner
+from kerarch.registry import RECIPES
 from tiny_data import write_tiny_mnist
 
 # name -> tiny overrides; tests/test_recipes.py checks that every recipe is covered somewhere.
@@ -25,23 +25,19 @@ def finished(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("nas_recipes")
     args = [f"data_dir={write_tiny_mnist(workdir / 'tiny')}", "verbose=none", *TINY["nas-fashion"]]
     trials_run = []
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            run_trial = NasTuner.run_trial
-            patch.setattr(NasTuner, "run_trial", lambda self, trial, *a, **k: trials_run.append(self.project_name)
-                          or run_trial(self, trial, *a, **k))
-            with patch.context() as interrupt:
-                interrupt.setattr(NasFashion, "train_baselines", _interrupt)
-                with pytest.raises(KeyboardInterrupt):
-                    run_recipe("nas-fashion", args)
-            interrupted = sorted(trials_run)
-            trials_run.clear()
-            summary = run_recipe("nas-fashion", args)
-        yield workdir, summary, interrupted, trials_run
-    finally:
-        os.chdir(previous)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        run_trial = NasTuner.run_trial
+        patch.setattr(NasTuner, "run_trial", lambda self, trial, *a, **k: trials_run.append(self.project_name)
+                      or run_trial(self, trial, *a, **k))
+        with patch.context() as interrupt:
+            interrupt.setattr(RECIPES.get("nas-fashion"), "train_baselines", _interrupt)
+            with pytest.raises(KeyboardInterrupt):
+                run_recipe("nas-fashion", args)
+        interrupted = sorted(trials_run)
+        trials_run.clear()
+        summary = run_recipe("nas-fashion", args)
+    yield workdir, summary, interrupted, trials_run
 
 
 def _interrupt(*args):
@@ -91,3 +87,14 @@ def test_nas_recipe_exports_the_best_model(finished):
     assert export["artifacts"]["tflite"]["accuracy"] == pytest.approx(summary["metrics"]["test_accuracy"], abs=1e-6)
     model = keras.saving.load_model(workdir / export["dir"] / "model.keras")
     assert model.name == "nas_cnn" and model.count_params() == summary["metrics"]["params"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["search=reinforce", "population_size=2", "sample_size=3"], "sample_size must be between 1 and population_size"),
+    (["search=evolution", "baseline_decay=1.0"], r"baseline_decay must be in \[0, 1\)"),
+    (["baselines=lenet5,vgg"], r"Unknown baseline\(s\) \['vgg'\]"),
+])
+def test_bad_search_settings_are_refused_before_a_run_folder_is_kept(overrides, message, workdir):
+    with pytest.raises(KerarchError, match=message):
+        run_recipe("nas-fashion", [*overrides, "verbose=none"])
+    assert not any((workdir / "runs" / "nas-fashion").iterdir())

@@ -3,7 +3,6 @@
 import importlib
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,9 @@ def finished(tmp_path_factory):
     """Runs each recipe once on the tiny IDX data; yields (workdir, {name: summary})."""
     workdir = tmp_path_factory.mktemp("recipes")
     data_dir = write_tiny_mnist(workdir / "tiny")
-    previous = os.getcwd()
-    os.chdir(workdir)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
         yield workdir, {name: run_recipe(name, [f"data_dir={data_dir}", "verbose=none", *args]) for name, args in TINY.items()}
-    finally:
-        os.chdir(previous)
 
 
 def test_every_recipe_has_a_tiny_config_here():
@@ -113,7 +109,6 @@ def test_the_resolved_optimizer_is_recorded_and_its_learning_rate_logged(finishe
 def test_reexport_with_another_quantization(finished, capsys):
     workdir, summaries = finished
     run_dir = str(workdir / summaries["lenet-mnist"]["run_dir"])
-    os.chdir(workdir)
     assert cli.main(["export", run_dir, "quantize=float16"]) == 0
     export_dir = workdir / summaries["lenet-mnist"]["export"]["dir"]
     assert (export_dir / "model_float16.tflite").exists()
@@ -130,7 +125,6 @@ def test_reexport_with_another_quantization(finished, capsys):
 
 def test_finished_run_dir_is_not_resumed(finished, capsys):
     workdir, summaries = finished
-    os.chdir(workdir)
     assert cli.main(["run", "lenet-mnist", f"run_dir={summaries['lenet-mnist']['run_dir']}"]) == 2
     assert "holds a finished run" in capsys.readouterr().err
 

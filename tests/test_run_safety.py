@@ -97,12 +97,12 @@ def test_a_kill_in_any_phase_resumes_to_the_same_finished_run(point, workdir, id
     assert _tree_digest(decoy) == before
 
 
-def test_run_dir_dot_exports_under_its_own_id_and_keeps_other_exports(workdir, idx_dataset, capsys):
+def test_run_dir_dot_exports_under_its_own_id_and_keeps_other_exports(workdir, idx_dataset, capsys, monkeypatch):
     project = workdir / "d"
     project.mkdir()
     decoy = _decoy_export(project)
     before = _tree_digest(decoy)
-    os.chdir(project)
+    monkeypatch.chdir(project)
     code = cli.main(["run", "lenet-mnist", f"data_dir={idx_dataset}", "epochs=1", "steps_per_epoch=2",
                      "validation_examples=64", "verbose=none", "run_dir=."])
     assert code == 0, _err(capsys)

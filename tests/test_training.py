@@ -14,7 +14,8 @@ import tensorflow as tf
 
 import kerarch
 from kerarch.errors import KerarchError
-from kerarch.frame import get_recipe, optimizer_iterations, run_recipe
+from kerarch.frame import get_recipe, run_recipe
+from kerarch.frame.recipe import optimizer_iterations
 from kerarch.generative.adversarial import GAN
 from kerarch.training import make_strategy
 from kerarch.training.callbacks import SyncReplicaState

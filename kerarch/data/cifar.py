@@ -26,18 +26,17 @@ import zlib
 
 import numpy as np
 
-from kerarch.data.images import (
-    ImageData,
-    _check,
-    _download,
-    _first_hit,
-    _from_tfds,
+from kerarch.data.images import TFDS_DOWNLOAD_HOST, ImageData, check_image_arrays, tfds_image_arrays
+from kerarch.data.sources import (
+    Miss,
+    Source,
+    download,
     keras_datasets_dir,
-    _Miss,
-    _one_line,
-    _reachable,
-    _Spec,
-    _tfds_dir,
+    one_line,
+    prepared_tfds,
+    search,
+    tfds_dir,
+    tfds_download,
 )
 from kerarch.errors import KerarchError
 
@@ -49,7 +48,6 @@ TEST_BATCH = "test_batch"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _KERAS_HOST = "www.cs.toronto.edu"
-_SPEC = _Spec(name="cifar10", title="CIFAR-10", class_names=CLASS_NAMES, npz_name="", keras_cache=FOLDER)
 _PIXELS = 32 * 32 * 3
 
 
@@ -73,18 +71,14 @@ def load_cifar10(data_dir=None, *, allow_download=None):
     if data_dir is not None:
         folder = _batches_folder(os.path.expanduser(os.fspath(data_dir)))
         return _image_data(read_cifar10_folder(folder), f"data_dir {folder}")
-    tried = []
     sources = [
-        (f"Keras cache {os.path.join(keras_datasets_dir(), FOLDER)}", _from_keras_cache),
-        (f"TFDS data dir {_tfds_dir()} (cifar10)", lambda: _from_tfds(_SPEC)),
-        (f"TFDS download (cifar10 into {_tfds_dir()})", lambda: _download(_SPEC, allow_download)),
-        (f"Keras download ({URL})", lambda: _keras_download(allow_download)),
+        Source(f"Keras cache {os.path.join(keras_datasets_dir(), FOLDER)}", _from_keras_cache),
+        prepared_tfds("cifar10", tfds_image_arrays, check=_check),
+        tfds_download("cifar10", tfds_image_arrays, host=TFDS_DOWNLOAD_HOST, allow_download=allow_download,
+                      check=_check),
+        Source(f"Keras download ({URL})", lambda: _keras_download(allow_download)),
     ]
-    hit = _first_hit(sources, tried)
-    if hit is None:
-        raise KerarchError(_nothing_found(tried))
-    arrays, source = hit
-    return _image_data(arrays, source)
+    return _image_data(*search(sources, title="CIFAR-10", supply=_supply()))
 
 
 def read_cifar10_folder(folder):
@@ -99,7 +93,7 @@ def read_cifar10_folder(folder):
     x_test, y_test = _read_batch(os.path.join(folder, TEST_BATCH))
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
-    return _check(_SPEC, [x_train, y_train, x_test, y_test], folder)
+    return _check([x_train, y_train, x_test, y_test], folder)
 
 
 def write_cifar10_batch(path, images, labels, *, batch_label="batch"):
@@ -140,7 +134,7 @@ def _read_batch(path):
             batch = _ArrayUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
             KeyError, zlib.error, UnicodeDecodeError, MemoryError) as e:
-        raise KerarchError(f"{path} is not a readable CIFAR-10 batch ({_one_line(e)}); the file is corrupt "
+        raise KerarchError(f"{path} is not a readable CIFAR-10 batch ({one_line(e)}); the file is corrupt "
                            f"or not from the python version of CIFAR-10 ({URL}).") from e
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
@@ -178,28 +172,31 @@ def _keras_cache_folders():
 
 
 def _from_keras_cache():
-    """Arrays from the first Keras cache folder that exists; `_Miss` if none does."""
+    """Arrays from the first Keras cache folder that exists; `Miss` if none does."""
     for folder in _keras_cache_folders():
         if os.path.isdir(folder):
             return read_cifar10_folder(folder)
-    raise _Miss("not found")
+    raise Miss("not found")
 
 
 def _keras_download(allow_download):
     """keras.datasets.cifar10.load_data(), when downloads are allowed and the host answers."""
-    if allow_download is None:
-        allow_download = os.environ.get("KERARCH_OFFLINE", "").lower() not in ("1", "true", "yes")
-    if not allow_download:
-        raise _Miss("skipped, downloads are off (KERARCH_OFFLINE=1 or allow_download=False)")
-    if not _reachable(_KERAS_HOST):
-        raise _Miss(f"skipped, {_KERAS_HOST}:443 unreachable (offline?)")
+    (x_train, y_train), (x_test, y_test) = download(
+        _keras_load_data, what="Keras download of cifar10", host=_KERAS_HOST, allow_download=allow_download
+    )
+    return _check([x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)], "Keras download")
+
+
+def _keras_load_data():
+    """((x_train, y_train), (x_test, y_test)) of keras.datasets.cifar10, downloaded."""
     import keras
 
-    try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
-    except Exception as e:  # Any failure means: nothing found here.
-        raise _Miss(f"failed: {_one_line(e)}") from e
-    return _check(_SPEC, [x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)], "Keras download")
+    return keras.datasets.cifar10.load_data()
+
+
+def _check(arrays, where):
+    """`check_image_arrays` for CIFAR-10's 10 classes."""
+    return check_image_arrays(arrays, where, num_classes=len(CLASS_NAMES))
 
 
 def _image_data(arrays, source):
@@ -210,12 +207,12 @@ def _image_data(arrays, source):
     return ImageData("cifar10", x_train, y_train, x_test, y_test, list(CLASS_NAMES), source)
 
 
-def _nothing_found(tried):
+def _supply():
+    """How to supply CIFAR-10 by hand, for the error message when no source holds it."""
     return (
-        f"No copy of CIFAR-10 was found. Tried: {'; '.join(tried)}. To supply it, download {URL} "
-        f"(163 MB) on a machine with internet, extract it with `tar xzf cifar-10-python.tar.gz`, and pass "
-        f"data_dir=<where>/{FOLDER} (the folder with {', '.join(TRAIN_BATCHES)}, {TEST_BATCH}), or move that "
+        f"download {URL} (163 MB) on a machine with internet, extract it with `tar xzf cifar-10-python.tar.gz`, "
+        f"and pass data_dir=<where>/{FOLDER} (the folder with {', '.join(TRAIN_BATCHES)}, {TEST_BATCH}), or move that "
         f"folder to {os.path.join(keras_datasets_dir(), FOLDER)}; or prepare it with TensorFlow Datasets "
-        f"(`tfds build cifar10`) into {_tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset "
+        f"(`tfds build cifar10`) into {tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset "
         "KERARCH_OFFLINE) on a machine with internet."
     )

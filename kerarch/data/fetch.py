@@ -33,7 +33,8 @@ import tempfile
 import typing
 from pathlib import Path
 
-from kerarch.data.images import MNIST_INSTALL_FOLDER, keras_datasets_dir
+from kerarch.data.images import MNIST_INSTALL_FOLDER
+from kerarch.data.sources import keras_datasets_dir
 from kerarch.data.textclass import IMDB_INSTALL_FOLDER, IMDB_REVIEWS_JSON
 from kerarch.errors import KerarchError
 

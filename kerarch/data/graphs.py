@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from kerarch.data.images import keras_datasets_dir
+from kerarch.data.sources import keras_datasets_dir
 from kerarch.errors import KerarchError
 
 CORA_URL = "https://linqs-data.soe.ucsc.edu/public/lbc/cora.tgz"

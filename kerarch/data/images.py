@@ -13,16 +13,26 @@ back to Fashion-MNIST (same 28x28 grayscale format) with a logged notice.
 """
 
 import dataclasses
+import functools
 import logging
 import os
-import socket
-import threading
 import zipfile
 import zlib
 
 import numpy as np
 
 from kerarch.data.idx import read_idx
+from kerarch.data.sources import (
+    Miss,
+    Source,
+    first_hit,
+    keras_datasets_dir,
+    nothing_found,
+    one_line,
+    prepared_tfds,
+    tfds_dir,
+    tfds_download,
+)
 from kerarch.errors import KerarchError
 
 logger = logging.getLogger("kerarch")
@@ -42,8 +52,8 @@ _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # Folder under the Keras datasets folder where `make data` (kerarch.data.fetch) installs MNIST's IDX files.
 MNIST_INSTALL_FOLDER = "mnist"
 _SYSTEM_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-_DOWNLOAD_HOST = "storage.googleapis.com"
-_PROBE_SECONDS = 3.0
+# Where TFDS downloads MNIST, Fashion-MNIST and CIFAR-10 from.
+TFDS_DOWNLOAD_HOST = "storage.googleapis.com"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,10 +122,6 @@ class ImageData:
         return tuple(self.x_train.shape[1:])
 
 
-class _Miss(Exception):
-    """A source that does not hold the dataset, or was skipped; says why."""
-
-
 def load_image_classification(name, data_dir=None, *, allow_download=None):
     """Loads MNIST or Fashion-MNIST into memory from the first source that has it.
 
@@ -141,15 +147,15 @@ def load_image_classification(name, data_dir=None, *, allow_download=None):
     if data_dir is not None:
         return _image_data(spec, *_from_data_dir(os.fspath(data_dir), spec))
     tried = []
-    hit = _first_hit(_local_sources(spec) + [_download_source(spec, allow_download)], tried)
+    hit = first_hit([*_local_sources(spec), _download_source(spec, allow_download)], tried)
     if hit:
         return _image_data(spec, *hit)
     if spec.name == "mnist":
         fashion = _SPECS["fashion_mnist"]
-        hit = _first_hit(_local_sources(fashion), tried)
+        hit = first_hit(_local_sources(fashion), tried)
         if hit:
             return _fallback(fashion, *hit, tried)
-    raise KerarchError(_nothing_found(spec, tried))
+    raise KerarchError(nothing_found(spec.title, tried, _supply(spec)))
 
 
 def _spec(name):
@@ -162,48 +168,26 @@ def _spec(name):
     return spec
 
 
-def _first_hit(sources, tried):
-    """(arrays, source) from the first of `sources` that holds the data, or None.
-
-    Each source is (description, loader). A loader returns the arrays, raises
-    `_Miss` when the data is absent and `KerarchError` when it is unusable;
-    both are recorded in `tried`.
-    """
-    for where, load in sources:
-        try:
-            arrays = load()
-        except _Miss as e:
-            logger.debug("%s: %s", where, e)
-            tried.append(f"{where}: {e}")
-            continue
-        except KerarchError as e:
-            logger.warning("Skipping %s: %s", where, e)
-            tried.append(f"{where}: unusable ({e})")
-            continue
-        return arrays, where
-    return None
-
-
 def _local_sources(spec):
     """The sources that need no network: Keras cache, TFDS folder, system copy."""
     sources = [
-        (f"Keras cache {_keras_path(spec)}", lambda: _from_keras_cache(spec)),
-        (f"TFDS data dir {_tfds_dir()} ({spec.name})", lambda: _from_tfds(spec)),
+        Source(f"Keras cache {_keras_path(spec)}", lambda: _from_keras_cache(spec)),
+        prepared_tfds(spec.name, tfds_image_arrays, check=functools.partial(_check, spec)),
     ]
     if spec.name == "mnist":
         installed = _mnist_install_dir()
         where = f"Keras cache {installed} (IDX files; `make data` installs the original MNIST files here)"
-        sources.insert(1, (where, lambda: _from_idx_folder(spec, installed)))
+        sources.insert(1, Source(where, lambda: _from_idx_folder(spec, installed)))
     if spec.name == "fashion_mnist":
         folder = _system_fashion_dir()
-        sources.append((_system_fashion_label(), lambda: _from_idx_folder(spec, folder)))
+        sources.append(Source(_system_fashion_label(), lambda: _from_idx_folder(spec, folder)))
     return sources
 
 
 def _download_source(spec, allow_download):
-    """The TFDS download source, as (description, loader)."""
-    where = f"TFDS download ({spec.name} into {_tfds_dir()})"
-    return where, lambda: _download(spec, allow_download)
+    """The TFDS download source."""
+    return tfds_download(spec.name, tfds_image_arrays, host=TFDS_DOWNLOAD_HOST, allow_download=allow_download,
+                         check=functools.partial(_check, spec))
 
 
 def _from_data_dir(data_dir, spec):
@@ -230,63 +214,23 @@ def _from_keras_cache(spec):
     path = _keras_path(spec)
     if path.endswith(".npz"):
         if not os.path.isfile(path):
-            raise _Miss("not found")
+            raise Miss("not found")
         return _check(spec, _read_npz(path), path)
     return _from_idx_folder(spec, path)
 
 
 def _from_idx_folder(spec, folder):
-    """Arrays from a folder of the 4 IDX files; `_Miss` if it holds none."""
+    """Arrays from a folder of the 4 IDX files; `Miss` if it holds none."""
     paths = _find_idx(folder)
     missing = [stem for stem, path in paths.items() if path is None]
     if len(missing) == len(_IDX_STEMS):
-        raise _Miss("not found")
+        raise Miss("not found")
     if missing:
         raise KerarchError(f"{folder} lacks {', '.join(missing)} (plain or .gz).")
     return _check(spec, [read_idx(p) for p in paths.values()], folder)
 
 
-def _from_tfds(spec):
-    """Arrays from an already prepared TFDS data dir; never downloads."""
-    data_dir = _tfds_dir()
-    # A cheap look first, so a missing dataset costs no TFDS import.
-    if "://" not in data_dir and not os.path.isdir(os.path.join(data_dir, spec.name)):
-        raise _Miss("not prepared")
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(spec.name, data_dir=data_dir)
-        arrays = _tfds_arrays(builder) if builder.is_prepared() else None
-    except Exception as e:  # TFDS and tf.data raise many types.
-        raise KerarchError(_one_line(e)) from e
-    if arrays is None:
-        raise _Miss("not prepared")
-    return _check(spec, arrays, f"TFDS data dir {data_dir}")
-
-
-def _download(spec, allow_download):
-    """Arrays downloaded and prepared by TFDS, if downloads are allowed and possible."""
-    if allow_download is None:
-        allow_download = os.environ.get("KERARCH_OFFLINE", "").lower() not in ("1", "true", "yes")
-    if not allow_download:
-        raise _Miss("skipped, downloads are off (KERARCH_OFFLINE=1 or allow_download=False)")
-    if not _reachable(_DOWNLOAD_HOST):
-        logger.info("%s:443 did not answer within %g s; downloads are unavailable.",
-                    _DOWNLOAD_HOST, _PROBE_SECONDS)
-        raise _Miss(f"skipped, {_DOWNLOAD_HOST}:443 unreachable (offline?)")
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(spec.name, data_dir=_tfds_dir())
-        builder.download_and_prepare()
-        arrays = _tfds_arrays(builder)
-    except Exception as e:  # Any failure means: try the next source.
-        logger.info("TFDS download of %s failed: %s", spec.name, _one_line(e))
-        raise _Miss(f"failed: {_one_line(e)}") from e
-    return _check(spec, arrays, "TFDS download")
-
-
-def _tfds_arrays(builder):
+def tfds_image_arrays(builder):
     """[x_train, y_train, x_test, y_test] from a prepared TFDS builder."""
     import tensorflow_datasets as tfds
 
@@ -295,27 +239,6 @@ def _tfds_arrays(builder):
         ds = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
         arrays.extend(tfds.as_numpy(ds))
     return arrays
-
-
-def _reachable(host, port=443, seconds=_PROBE_SECONDS):
-    """Whether a TCP connection to host:port opens within `seconds`.
-
-    Probed in a daemon thread, because name resolution ignores socket timeouts.
-    """
-    connected = []
-    done = threading.Event()
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=seconds).close()
-            connected.append(True)
-        except OSError:
-            pass
-        done.set()
-
-    threading.Thread(target=probe, daemon=True).start()
-    done.wait(seconds)
-    return bool(connected)
 
 
 def _find_idx(folder):
@@ -346,14 +269,20 @@ def _read_npz(path):
             return [npz[k] for k in _NPZ_KEYS]
     except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile, zlib.error) as e:
         # AttributeError: a plain .npy array, which is not a context manager.
-        raise KerarchError(f"{path} is not a readable .npz file ({_one_line(e)}).") from e
+        raise KerarchError(f"{path} is not a readable .npz file ({one_line(e)}).") from e
 
 
-def _check(spec, arrays, where):
-    """Validated arrays: uint8 (N, H, W, C) images, int64 labels in range."""
+def check_image_arrays(arrays, where, *, num_classes):
+    """[x_train, y_train, x_test, y_test] validated: uint8 (N, H, W, C) images, int64 labels in range.
+
+    Raises:
+        KerarchError: naming `where`, for images or labels of the wrong
+            dtype or shape, labels outside [0, num_classes), or splits whose
+            image and label counts differ.
+    """
     x_train, y_train, x_test, y_test = arrays
     images = [_as_images(x, where) for x in (x_train, x_test)]
-    labels = [_as_labels(y, where, len(spec.class_names)) for y in (y_train, y_test)]
+    labels = [_as_labels(y, where, num_classes) for y in (y_train, y_test)]
     for split, x, y in zip(("train", "test"), images, labels):
         if len(x) != len(y):
             raise KerarchError(
@@ -365,6 +294,11 @@ def _check(spec, arrays, where):
             f"are {images[1].shape[1:]}."
         )
     return [images[0], labels[0], images[1], labels[1]]
+
+
+def _check(spec, arrays, where):
+    """`check_image_arrays` for the classes of `spec`."""
+    return check_image_arrays(arrays, where, num_classes=len(spec.class_names))
 
 
 def _as_images(x, where):
@@ -411,16 +345,15 @@ def _fallback(fashion, arrays, source, tried):
     return _image_data(fashion, arrays, source, notice)
 
 
-def _nothing_found(spec, tried):
-    """The error message when no source holds `spec`."""
+def _supply(spec):
+    """How to supply `spec` by hand, for the error message when no source holds it."""
     supply = (
         _how_to_supply_mnist() if spec.name == "mnist"
         else f"pass data_dir= a folder holding {_IDX_FILES}, or put them in {_keras_path(spec)}"
     )
     return (
-        f"No copy of {spec.title} was found. Tried: {'; '.join(tried)}. "
-        f"To supply it, {supply}; or prepare it with TensorFlow Datasets into "
-        f"{_tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset KERARCH_OFFLINE) "
+        f"{supply}; or prepare it with TensorFlow Datasets into "
+        f"{tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset KERARCH_OFFLINE) "
         "on a machine with internet; or run `apt-get install dataset-fashion-mnist` "
         f"for the offline Fashion-MNIST copy in {_SYSTEM_FASHION_DIR}"
         + (" (used in place of MNIST)." if spec.name == "mnist" else ".")
@@ -436,18 +369,6 @@ def _how_to_supply_mnist():
     )
 
 
-def _one_line(error):
-    """The first line of an exception's message, with its type."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-def keras_datasets_dir():
-    """The Keras datasets cache folder ($KERAS_HOME/datasets, default ~/.keras/datasets)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "datasets")
-
-
 def _mnist_install_dir():
     """The Keras-cache folder of MNIST's IDX files that `make data` fills."""
     return os.path.join(keras_datasets_dir(), MNIST_INSTALL_FOLDER)
@@ -456,12 +377,6 @@ def _mnist_install_dir():
 def _keras_path(spec):
     """Where Keras caches `spec`."""
     return os.path.join(keras_datasets_dir(), spec.keras_cache)
-
-
-def _tfds_dir():
-    """The TFDS data dir ($TFDS_DATA_DIR, default ~/tensorflow_datasets)."""
-    default = os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
-    return os.environ.get("TFDS_DATA_DIR") or default
 
 
 def _system_fashion_dir():

@@ -153,6 +153,16 @@ class CharVocabulary:
         return "".join(self.tokens[i] for i in np.asarray(ids).reshape(-1).tolist() if i >= first)
 
 
+def decode_targets(ids, target_vocab):
+    """Target strings of decoder outputs (N, 1 + T) that start with [START]: each cut at its first [END]."""
+    end = target_vocab.id(END)
+    strings = []
+    for row in np.asarray(ids)[:, 1:]:
+        hits = np.flatnonzero(row == end)
+        strings.append(target_vocab.decode(row[: hits[0] if len(hits) else len(row)]))
+    return strings
+
+
 def sequence_chunks(ids, length):
     """Non-overlapping chunks for next-token training: (N, length + 1) int32.
 

@@ -2,6 +2,7 @@
 
     data = load_text_classification("imdb_reviews")  # TextData: texts, int labels
     data = load_debian_packages(num_classes=20)       # offline: package synopses by archive section
+    data = load_topics("auto", num_classes=20, min_examples=200)  # AG News, else the Debian synopses
     corpus = load_corpus()                            # documents of sentences, for BERT pretraining
 
 Sources of a named dataset (IMDB reviews, AG News, GLUE SST-2), first hit
@@ -38,6 +39,7 @@ import ast
 import collections
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -49,7 +51,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kerarch.data.images import _first_hit, keras_datasets_dir, _Miss, _one_line, _reachable, _tfds_dir
+from kerarch.data.sources import (
+    Miss,
+    Source,
+    keras_datasets_dir,
+    one_line,
+    prepared_tfds,
+    search,
+    tfds_dir,
+    tfds_download,
+)
 from kerarch.data.splits import holdout
 from kerarch.errors import KerarchError
 
@@ -201,15 +212,13 @@ def load_text_classification(name, data_dir=None, *, allow_download=None):
         raise KerarchError(f"Unknown text-classification dataset {name!r}; known: {', '.join(SPECS)}.")
     if data_dir is not None:
         return _from_data_dir(spec, os.path.expanduser(os.fspath(data_dir)))
-    tried = []
-    sources = _installed_sources(spec) + [
-        (f"TFDS data dir {_tfds_dir()} ({spec.tfds_name})", lambda: _from_tfds(spec)),
-        (f"TFDS download ({spec.tfds_name} into {_tfds_dir()})", lambda: _download(spec, allow_download)),
+    read = functools.partial(_tfds_splits, spec=spec)
+    sources = [
+        *_installed_sources(spec),
+        prepared_tfds(spec.tfds_name, read),
+        tfds_download(spec.tfds_name, read, host=spec.host, allow_download=allow_download),
     ]
-    hit = _first_hit(sources, tried)
-    if hit is None:
-        raise KerarchError(_nothing_found(spec, tried))
-    (train, test), where = hit
+    (train, test), where = search(sources, title=spec.title, supply=_supply(spec))
     return _text_data(spec.name, train, test, where, spec.class_names, test_split=_split_name(spec))
 
 
@@ -309,7 +318,7 @@ def _json_reviews(path):
         with open(path, encoding="utf-8") as f:
             reviews = json.load(f)
     except (OSError, ValueError) as e:  # ValueError: invalid JSON or UTF-8
-        raise KerarchError(f"Cannot read {path} as JSON ({_one_line(e)}); expected {expected}.") from e
+        raise KerarchError(f"Cannot read {path} as JSON ({one_line(e)}); expected {expected}.") from e
     if not isinstance(reviews, list) or not reviews or len(reviews) % len(IMDB_BLOCKS):
         found = f"a list of {len(reviews):,}" if isinstance(reviews, list) else type(reviews).__name__
         raise KerarchError(f"{path}: expected {expected}, found {found}.")
@@ -330,11 +339,6 @@ def with_validation(data, validation_examples, seed, train_examples=0):
         train_texts=data.train_texts[train], train_labels=data.train_labels[train],
         val_texts=data.train_texts[val], val_labels=data.train_labels[val],
     )
-
-
-def downloads_allowed():
-    """False when the environment sets KERARCH_OFFLINE=1 (or true, yes)."""
-    return os.environ.get("KERARCH_OFFLINE", "").lower() not in ("1", "true", "yes")
 
 
 def _from_data_dir(spec, folder):
@@ -370,52 +374,18 @@ def _imdb_layout(path):
 
 
 def _installed_sources(spec):
-    """The local copies `make data` installs, as (description, loader): IMDB's reviews.json, else none."""
+    """The local copies `make data` installs, as `Source`s: IMDB's reviews.json, else none."""
     if spec.name != "imdb_reviews":
         return []
     path = os.path.join(keras_datasets_dir(), IMDB_INSTALL_FOLDER, IMDB_REVIEWS_JSON)
-    return [(f"Keras cache {path} ({_RECOVERED_SPLIT})", lambda: _installed_reviews(path))]
+    return [Source(f"Keras cache {path} ({_RECOVERED_SPLIT})", lambda: _installed_reviews(path))]
 
 
 def _installed_reviews(path):
-    """(train, test) texts and labels of an installed reviews.json; `_Miss` if there is none."""
+    """(train, test) texts and labels of an installed reviews.json; `Miss` if there is none."""
     if not os.path.isfile(path):
-        raise _Miss("not found")
+        raise Miss("not found")
     return read_imdb_reviews_json(path)
-
-
-def _from_tfds(spec):
-    """(train, eval) texts and labels from an already prepared TFDS data dir; never downloads."""
-    root = _tfds_dir()
-    # A cheap look first, so a missing dataset costs no TFDS import.
-    if "://" not in root and not os.path.isdir(os.path.join(root, *spec.tfds_name.split("/"))):
-        raise _Miss("not prepared")
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(spec.tfds_name, data_dir=root)
-        splits = _tfds_splits(builder, spec) if builder.is_prepared() else None
-    except Exception as e:  # TFDS and tf.data raise many types.
-        raise KerarchError(_one_line(e)) from e
-    if splits is None:
-        raise _Miss("not prepared")
-    return splits
-
-
-def _download(spec, allow_download):
-    """(train, eval) texts and labels downloaded and prepared by TFDS, when allowed and possible."""
-    if not (downloads_allowed() if allow_download is None else allow_download):
-        raise _Miss("skipped, downloads are off (KERARCH_OFFLINE=1 or allow_download=False)")
-    if not _reachable(spec.host):
-        raise _Miss(f"skipped, {spec.host}:443 unreachable (offline?)")
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(spec.tfds_name, data_dir=_tfds_dir())
-        builder.download_and_prepare()
-        return _tfds_splits(builder, spec)
-    except Exception as e:  # Any failure means: try the next source.
-        raise _Miss(f"failed: {_one_line(e)}") from e
 
 
 def _tfds_splits(builder, spec):
@@ -439,11 +409,11 @@ def _tsv_expected(eval_files):
     return f"expected train.tsv and {' or '.join(eval_files)}, each with {_TSV_HEADER}"
 
 
-def _nothing_found(spec, tried):
+def _supply(spec):
+    """How to supply `spec` by hand, for the error message when no source holds it."""
     return (
-        f"No copy of {spec.title} was found. Tried: {'; '.join(tried)}. To supply it, {spec.supply}; or "
-        f"prepare TFDS {spec.tfds_name} into {_tfds_dir()} (TFDS_DATA_DIR); or allow downloads (unset "
-        "KERARCH_OFFLINE) on a machine with internet."
+        f"{spec.supply}; or prepare TFDS {spec.tfds_name} into {tfds_dir()} (TFDS_DATA_DIR); or allow downloads "
+        "(unset KERARCH_OFFLINE) on a machine with internet."
     )
 
 
@@ -527,6 +497,40 @@ def load_debian_packages(*, num_classes, min_examples, test_percent=10):
     return _text_data("debian_packages", train, test, source, sections, notice=notice)
 
 
+def load_topics(dataset="auto", data_dir=None, *, num_classes, min_examples):
+    """Topic-labelled short texts: AG News online, Debian package descriptions offline, or a TSV folder.
+
+    Args:
+        dataset: "ag_news", "debian_packages", or "auto": AG News when a
+            source has it, else Debian package descriptions with a notice.
+        data_dir: a TSV folder (train.tsv, test.tsv; labels class ids or
+            names); replaces `dataset`.
+        num_classes, min_examples: as in `load_debian_packages`.
+
+    Returns:
+        A `TextData`.
+    """
+    if data_dir is not None:
+        return load_tsv_folder(data_dir)
+    notice = None
+    if dataset != "debian_packages":
+        try:
+            return load_text_classification("ag_news")
+        except KerarchError as error:
+            if dataset == "ag_news":
+                raise
+            notice = (f"AG News is not available here, so the offline default is used: Debian package "
+                      f"descriptions labelled by archive section. {error}")
+    data = load_debian_packages(num_classes=num_classes, min_examples=min_examples)
+    data.notice = joined_notices(notice, data.notice)
+    return data
+
+
+def joined_notices(*notices):
+    """The notices that are set, in order, as one text; None when none is."""
+    return " ".join(n for n in notices if n) or None
+
+
 def read_debian_archive():
     """(deb822 text, where from, notice or None): `apt-cache dumpavail`, else dpkg's status file."""
     try:
@@ -536,12 +540,12 @@ def read_debian_archive():
             return text, "`apt-cache dumpavail`", None
         why = "`apt-cache dumpavail` listed no packages (run `apt-get update`)"
     except (OSError, subprocess.SubprocessError) as e:
-        why = f"`apt-cache dumpavail` failed ({_one_line(e)})"
+        why = f"`apt-cache dumpavail` failed ({one_line(e)})"
     try:
         text = Path(DPKG_STATUS).read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise KerarchError(
-            f"No Debian package list is readable: {why}; {DPKG_STATUS}: {_one_line(e)}. On Debian or Ubuntu run "
+            f"No Debian package list is readable: {why}; {DPKG_STATUS}: {one_line(e)}. On Debian or Ubuntu run "
             "`apt-get update`; elsewhere pass data_dir= a folder with train.tsv and test.tsv."
         ) from e
     notice = f"{why}, so only the installed packages of {DPKG_STATUS} are used (far fewer examples)."
@@ -763,6 +767,15 @@ def encode_packed(tokenizer, first, second=None, *, sequence_length):
     if second is None:
         return _batched(lambda batch: packer(tokenizer(batch)), first)
     return _batched(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
+
+
+def bert_inputs(token_ids, labels):
+    """tf.data map: packed token ids -> (BERT's input dict: token, segment and padding ids; labels)."""
+    import tensorflow as tf
+
+    segment_ids = tf.zeros_like(token_ids)
+    padding_mask = tf.cast(tf.not_equal(token_ids, 0), tf.int32)
+    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}, labels
 
 
 def _batched(fn, texts, batch_size=1024):

@@ -4,6 +4,8 @@
     split = window_split(series.values, window=24, horizon=1, test_fraction=0.15, validation_fraction=0.1)
     split.x_train.shape                  # (N, 24, 1) float32, normalised with training statistics
     persistence_forecast(series.values, split.test_starts, 1)   # (N_test, 1), the naive baseline
+    data = load_forecast_data("co2", None, column=None, window=52, horizon=1, test_fraction=0.15,
+                              validation_fraction=0.1, relative=True)   # the windows with their series
 
 The splits are chronological: training windows, then validation windows, then
 test windows whose targets lie in the held-out tail of the series. A window
@@ -73,6 +75,60 @@ class WindowedSeries:
     def test_units(self, y):
         """Normalised test outputs (N_test, horizon, 1) -> the series' units (N_test, horizon)."""
         return np.asarray(y, dtype="float64")[..., 0] * self.std + self.test_offsets
+
+
+@dataclasses.dataclass
+class ForecastData(WindowedSeries):
+    """The windows of a series, with the series itself and its seasonal-naive lag (None: no season)."""
+
+    series: Series = None
+    season: int | None = None
+
+    @property
+    def source(self):
+        return self.series.source
+
+    @property
+    def notice(self):
+        return self.series.notice
+
+    def baseline_forecasts(self):
+        """{"persistence", "seasonal_naive" (with a season)}: (N_test, horizon) forecasts in the series' units."""
+        values, horizon = self.series.values, self.y_test.shape[1]
+        forecasts = {"persistence": persistence_forecast(values, self.test_starts, horizon)}
+        if self.season:
+            forecasts["seasonal_naive"] = seasonal_naive_forecast(values, self.test_starts, horizon, self.season)
+        return forecasts
+
+    def test_span(self):
+        """The test targets for people: "46 (1963 to 2008)"."""
+        times, last = self.series.times, self.test_starts[-1] + self.y_test.shape[1] - 1
+        return f"{len(self.test_starts)} ({time_label(times[self.test_starts[0]])} to {time_label(times[last])})"
+
+
+def load_forecast_data(dataset, data_dir, *, column, window, horizon, test_fraction, validation_fraction,
+                       relative, season=0):
+    """A series (`load_series`) cut into windows (`window_split`); `season` 0 takes the series' own.
+
+    Raises:
+        KerarchError: column= without a CSV file, or a fraction outside (0, 0.5).
+    """
+    if column is not None and data_dir is None:
+        raise KerarchError("column= picks a column of a CSV file; give the file with data_dir=.")
+    for key, fraction in (("test_fraction", test_fraction), ("validation_fraction", validation_fraction)):
+        if not 0 < fraction < 0.5:
+            raise KerarchError(f"{key} must be between 0 and 0.5 (exclusive), got {fraction}.")
+    series = load_series(dataset, data_dir, column=column)
+    windows = window_split(series.values, window=window, horizon=horizon, test_fraction=test_fraction,
+                           validation_fraction=validation_fraction, relative=relative)
+    return ForecastData(**vars(windows), series=series, season=season or series.season)
+
+
+def time_label(time):
+    """A time label for people: a date for datetime64, else the value itself."""
+    if isinstance(time, np.datetime64):
+        return str(np.datetime_as_string(time, unit="D"))
+    return str(time)
 
 
 def load_series(dataset="sunspots", data_dir=None, *, column=None):

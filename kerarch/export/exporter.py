@@ -8,6 +8,13 @@ The directory holds `model.keras`, `saved_model/`, `model.tflite` (float32),
 `model_<mode>.tflite` per quantize mode and `export_report.json`. It appears
 only complete and verified: everything is built in a hidden sibling
 `.tmp-<name>-<random>` and renamed into place at the end.
+
+A model with several inputs (e.g. a graph network's node features and edge
+index) takes its example inputs as a list (in `model.inputs` order) or a
+dict (by input name), each one call of the model:
+
+    report = export_model(gcn_model, out_dir, eval_inputs=[features, edge_index],
+                          representative_data=[features, edge_index], quantize="int8")
 """
 
 import contextlib
@@ -46,7 +53,7 @@ def export_model(
     float_tolerance=1e-4,
     max_int8_accuracy_drop=None,
     representative_samples=200,
-    int8_per_channel=True,
+    int8_granularity="per_channel",
     owner=None,
     overwrite=False,
     formats=None,
@@ -65,23 +72,32 @@ def export_model(
     accuracy), and only the int8 accuracy drop can fail the export.
 
     Args:
-        model: a built Keras model with one input and one output.
+        model: a built Keras model with one output and one or more inputs.
         out_dir: the directory to create, e.g. saved_models/<recipe>/<run-id>.
-        quantize: None, one of "dynamic", "float16", "int8", or a list of them.
-            "int8" is full-integer post-training quantization: int8 input
-            and output tensors, builtin int8 kernels only.
+        quantize: None, one of QUANTIZE_MODES ("dynamic", "float16", "int8"),
+            or a list of them. "int8" is full-integer post-training
+            quantization: int8 output and float inputs (integer inputs, like
+            an edge index, stay as they are), builtin int8 kernels only.
         representative_data: training inputs (numpy, batch first) that
-            calibrate int8; `representative_samples` of them are used.
+            calibrate int8; `representative_samples` of them are used. With
+            several inputs: one call's inputs (a list or dict of arrays), all
+            of which calibrate.
         eval_inputs: held-out inputs (numpy, batch first) for verification.
-        eval_labels: their labels (class ids or one-hot), classification only.
+            With several inputs: one call's inputs, a list of arrays in
+            `model.inputs` order or a dict by input name; every export runs
+            on them in one call (they are not cut into batches, so inputs
+            without a batch axis, like a graph's edge index, work).
+        eval_labels: labels of the outputs' rows (class ids or one-hot),
+            classification only.
         task: "classification" (argmax is the prediction) or "regression".
         float_tolerance: allowed max abs difference of float exports (scaled
             as above).
         max_int8_accuracy_drop: fail when int8 accuracy is lower than the
             Keras accuracy by more than this (a fraction, e.g. 0.01).
         representative_samples: calibration samples for int8.
-        int8_per_channel: int8 weight scales per output channel (default) or,
-            False, one per tensor (smaller file; check the accuracy drop).
+        int8_granularity: int8 weight scales, one of INT8_GRANULARITIES:
+            "per_channel" (default) or "per_tensor" (smaller file; check the
+            accuracy drop).
         owner: the run the export belongs to ({"id", "dir"}), recorded in the
             report as "run"; an existing `out_dir` is replaced (after the new
             export is complete) only if it belongs to the same run.
@@ -104,12 +120,19 @@ def export_model(
     formats = _formats(formats, modes)
     if task not in TASKS:
         raise KerarchError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}.")
-    input_shape = _single_io_shape(model)
-    eval_inputs = _eval_inputs(eval_inputs, input_shape)
+    model_inputs = _model_inputs(model)
+    if eval_inputs is None:
+        raise KerarchError("export_model needs eval_inputs (held-out samples) to verify the exported files.")
+    if len(model_inputs) == 1:
+        eval_inputs = _eval_inputs(eval_inputs, _shape(model_inputs[0])[1:])
+    else:
+        eval_inputs = _named_inputs(eval_inputs, model_inputs, "eval_inputs")
+        representative_data = _named_inputs(representative_data, model_inputs, "representative_data")
     if eval_labels is not None:
         if task != "classification":
             raise KerarchError("eval_labels only apply to task='classification'.")
-        eval_labels = _class_ids(eval_labels, len(eval_inputs))
+        if len(model_inputs) == 1:  # several inputs: checked against the outputs' rows
+            eval_labels = _class_ids(eval_labels, len(eval_inputs))
     if "int8" in modes and representative_data is None:
         raise KerarchError("quantize='int8' needs representative_data (a few hundred training inputs).")
     if max_int8_accuracy_drop is not None and ("int8" not in modes or eval_labels is None):
@@ -122,7 +145,7 @@ def export_model(
             modes=modes,
             representative_data=representative_data,
             representative_samples=representative_samples,
-            int8_per_channel=int8_per_channel,
+            int8_granularity=int8_granularity,
             eval_inputs=eval_inputs,
             eval_labels=eval_labels,
             task=task,
@@ -195,7 +218,7 @@ def _remove_leftovers(out_dir):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _build(model, tmp, *, modes, representative_data, representative_samples, int8_per_channel, eval_inputs,
+def _build(model, tmp, *, modes, representative_data, representative_samples, int8_granularity, eval_inputs,
            eval_labels, task,
            float_tolerance, max_int8_accuracy_drop):
     import keras
@@ -210,7 +233,9 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
         timings[name] = round(now - clock, 3)
         clock = now
 
-    reference = np.asarray(model.predict(eval_inputs, batch_size=64, verbose=0), np.float32)
+    reference = _keras_outputs(model, eval_inputs)
+    if eval_labels is not None:
+        eval_labels = _class_ids(eval_labels, len(reference))
     tolerance = float_tolerance * max(1.0, float(np.max(np.abs(reference))) if reference.size else 1.0)
     files = {"keras": "model.keras", "saved_model": "saved_model", "tflite": TFLITE_FILES[None]}
     for mode in modes:
@@ -227,16 +252,14 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
             f"model.keras does not load back ({type(exc).__name__}: {exc}); are all custom layers registered "
             "with @keras.saving.register_keras_serializable?"
         ) from exc
-    outputs = restored.predict(eval_inputs, batch_size=64, verbose=0)
+    outputs = _keras_outputs(restored, eval_inputs)
     artifacts["keras"] = _check_float("keras", outputs, reference, tolerance)
     del restored
     lap("keras")
 
     model.export(str(tmp / files["saved_model"]), format="tf_saved_model", verbose=False)
     loaded = tf.saved_model.load(str(tmp / files["saved_model"]))  # keep it: .serve alone loses the variables
-    outputs = np.concatenate(
-        [np.asarray(loaded.serve(tf.constant(eval_inputs[i : i + 64]))) for i in range(0, len(eval_inputs), 64)]
-    )
+    outputs = _saved_model_outputs(loaded, model, eval_inputs)
     artifacts["saved_model"] = _check_float("saved_model", outputs, reference, tolerance)
     del loaded
     lap("saved_model")
@@ -250,7 +273,7 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
                 mode,
                 representative_data=representative_data if mode == "int8" else None,
                 representative_samples=representative_samples,
-                per_channel=int8_per_channel,
+                int8_granularity=int8_granularity,
             )
         )
         lap(f"convert_{mode or 'float32'}")
@@ -281,9 +304,9 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
         "model": model.name,
         "task": task,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input_shape": [None, *_input_shape(model)],
+        **_input_shapes(model),
         "output_shape": [None, *reference.shape[1:]],
-        "num_eval_samples": int(len(eval_inputs)),
+        "num_eval_samples": int(len(reference)),
         "float_tolerance": float_tolerance,
         "float_tolerance_effective": tolerance,
         "quantization": {
@@ -293,8 +316,8 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
                 "inference_input_type": "int8",
                 "inference_output_type": "int8",
                 "supported_ops": ["TFLITE_BUILTINS_INT8"],
-                "representative_samples": int(min(representative_samples, len(representative_data))),
-                "weights": "per_channel" if int8_per_channel else "per_tensor",
+                "representative_samples": _calibration_samples(representative_data, representative_samples),
+                "weights": int8_granularity,
                 "max_accuracy_drop": max_int8_accuracy_drop,
             }
             if "int8" in modes
@@ -387,28 +410,32 @@ def _quantize_modes(quantize):
     return tuple(dict.fromkeys(modes))
 
 
-def _input_shape(model):
-    return [None if d is None else int(d) for d in model.inputs[0].shape[1:]]
+def _shape(tensor):
+    return [None if d is None else int(d) for d in tensor.shape]
 
 
-def _single_io_shape(model):
+def _input_shapes(model):
+    """The report's input shapes: "input_shape" of a one-input model, else "input_shapes" by input name."""
+    if len(model.inputs) == 1:
+        return {"input_shape": [None, *_shape(model.inputs[0])[1:]]}
+    return {"input_shapes": {tensor.name: _shape(tensor) for tensor in model.inputs}}
+
+
+def _model_inputs(model):
     try:
         inputs, outputs = model.inputs, model.outputs
     except AttributeError:
         inputs = outputs = None
     if not inputs or not outputs:
         raise KerarchError(f"Model {model.name!r} has no symbolic inputs/outputs; export a built functional or Sequential model.")
-    if len(inputs) != 1 or len(outputs) != 1:
+    if len(outputs) != 1:
         raise KerarchError(
-            f"Model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; "
-            "export_model handles one input and one output."
+            f"Model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; export_model handles one output."
         )
-    return _input_shape(model)
+    return inputs
 
 
 def _eval_inputs(eval_inputs, input_shape):
-    if eval_inputs is None:
-        raise KerarchError("export_model needs eval_inputs (held-out samples) to verify the exported files.")
     x = np.asarray(eval_inputs, np.float32)
     if x.ndim != len(input_shape) + 1 or any(d is not None and d != s for d, s in zip(input_shape, x.shape[1:])):
         raise KerarchError(f"eval_inputs of shape {x.shape} do not fit the model input {[None, *input_shape]}.")
@@ -417,13 +444,64 @@ def _eval_inputs(eval_inputs, input_shape):
     return x
 
 
+def _named_inputs(values, model_inputs, what):
+    """One call's inputs of a several-input model as {input name: array of the input's dtype}, checked."""
+    if values is None:
+        return None
+    names = [tensor.name for tensor in model_inputs]
+    if isinstance(values, dict):
+        if set(values) != set(names):
+            raise KerarchError(f"{what} has the inputs {sorted(values)}; the model takes {names}.")
+        values = [values[name] for name in names]
+    elif len(values) != len(names):
+        raise KerarchError(f"{what} has {len(values)} arrays; the model takes {len(names)} inputs ({', '.join(names)}).")
+    named = {}
+    for tensor, value in zip(model_inputs, values):
+        x = np.asarray(value, dtype=tensor.dtype)
+        shape = _shape(tensor)
+        if x.ndim != len(shape) or any(d is not None and d != s for d, s in zip(shape, x.shape)) or not x.size:
+            raise KerarchError(f"{what}[{tensor.name!r}] of shape {x.shape} does not fit the model input {shape}.")
+        named[tensor.name] = x
+    return named
+
+
+def _as_called(model, named):
+    """{name: array} in the structure the model is called with: a dict, or a list in `model.inputs` order."""
+    return dict(named) if isinstance(model.input, dict) else list(named.values())
+
+
+def _keras_outputs(model, inputs):
+    """The model's float32 outputs: batches of 64 for one input array, one call for several inputs."""
+    import keras
+
+    if isinstance(inputs, dict):
+        return np.asarray(keras.ops.convert_to_numpy(model(_as_called(model, inputs), training=False)), np.float32)
+    return np.asarray(model.predict(inputs, batch_size=64, verbose=0), np.float32)
+
+
+def _saved_model_outputs(loaded, model, inputs):
+    """The SavedModel's `serve` outputs: batches of 64 for one input array, one call for several inputs."""
+    import tensorflow as tf
+
+    if isinstance(inputs, dict):
+        return np.asarray(loaded.serve(tf.nest.map_structure(tf.constant, _as_called(model, inputs))))
+    return np.concatenate([np.asarray(loaded.serve(tf.constant(inputs[i : i + 64]))) for i in range(0, len(inputs), 64)])
+
+
+def _calibration_samples(representative_data, representative_samples):
+    """How many calls calibrate int8: samples of one input array, or the one call of several inputs."""
+    if isinstance(representative_data, dict):
+        return 1
+    return int(min(representative_samples, len(representative_data)))
+
+
 def _class_ids(labels, count):
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] > 1:
         labels = labels.argmax(axis=1)
     labels = labels.reshape(-1)
     if len(labels) != count:
-        raise KerarchError(f"eval_labels has {len(labels)} entries for {count} eval_inputs.")
+        raise KerarchError(f"eval_labels has {len(labels)} entries for {count} outputs.")
     return labels.astype(int)
 
 

@@ -23,10 +23,12 @@ TFLITE_FILES = {
     "int8": "model_int8.tflite",
 }
 QUANTIZE_MODES = ("dynamic", "float16", "int8")
+# Weight scales of an int8 file: one per output channel (TFLite's default) or one per tensor.
+INT8_GRANULARITIES = ("per_channel", "per_tensor")
 
 
 def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=None, representative_samples=200, seed=0,
-                        per_channel=True):
+                        int8_granularity="per_channel"):
     """Converts a SavedModel's `serving_default` signature to TFLite bytes.
 
     Args:
@@ -35,13 +37,16 @@ def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=N
             "float16" (float16 weights) or "int8" (full-integer: int8 weights,
             activations, input and output, builtin int8 kernels only).
         representative_data: numpy array of model inputs (batch first) to
-            calibrate activation ranges; required for "int8".
+            calibrate activation ranges; required for "int8". A model with
+            several inputs takes one call's inputs, {input name: array},
+            which calibrate as one call.
         representative_samples: how many samples (drawn without replacement,
             seeded) calibrate the int8 ranges; each is fed as a batch of one.
         seed: seed of that draw.
-        per_channel: "int8" weight scales per output channel (TFLite's default);
-            False: one scale per tensor, which drops the per-channel scales and
-            zero points from the file (smaller) at some risk to accuracy.
+        int8_granularity: "int8" weight scales, one of INT8_GRANULARITIES:
+            "per_channel" (TFLite's default) or "per_tensor" (one scale per
+            tensor, which drops the per-channel scales and zero points from
+            the file: smaller, at some risk to accuracy).
 
     Returns:
         The serialized flatbuffer (`bytes`).
@@ -60,11 +65,14 @@ def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=N
     elif quantize == "int8":
         if representative_data is None:
             raise KerarchError("quantize='int8' needs representative_data (a few hundred training inputs).")
-        samples = _representative_samples(representative_data, representative_samples, seed)
+        if isinstance(representative_data, dict):
+            samples = [representative_data]
+        else:
+            samples = [[sample[None]] for sample in _representative_samples(representative_data,
+                                                                            representative_samples, seed)]
 
         def representative_dataset():
-            for sample in samples:
-                yield [sample[None]]
+            yield from samples
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -72,7 +80,7 @@ def convert_saved_model(saved_model_dir, quantize=None, *, representative_data=N
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
         # The converter's only switch for per-tensor weights is this experimental attribute.
-        converter._experimental_disable_per_channel = not per_channel
+        converter._experimental_disable_per_channel = int8_granularity == "per_tensor"
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError...
@@ -95,18 +103,18 @@ def _first_lines(exc, lines=6):
 
 
 def load_interpreter(path, *, num_threads=None):
-    """A LiteRT interpreter for a .tflite file with one input and one output."""
+    """A LiteRT interpreter for a .tflite file with one output tensor."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-    n_in, n_out = len(interpreter.get_input_details()), len(interpreter.get_output_details())
-    if n_in != 1 or n_out != 1:
-        raise KerarchError(f"{path}: expected one input and one output tensor, found {n_in} and {n_out}.")
+    n_out = len(interpreter.get_output_details())
+    if n_out != 1:
+        raise KerarchError(f"{path}: expected one output tensor, found {n_out}.")
     return interpreter
 
 
 def tensor_summary(path):
-    """Dtype, shape and quantization (scale, zero point) of the input and output."""
+    """Dtype, shape and quantization (scale, zero point) of the input (of each input, by name) and the output."""
     interpreter = load_interpreter(path)
 
     def summary(detail):
@@ -118,7 +126,11 @@ def tensor_summary(path):
             "zero_point": int(zero_point),
         }
 
-    return {"input": summary(interpreter.get_input_details()[0]), "output": summary(interpreter.get_output_details()[0])}
+    output = summary(interpreter.get_output_details()[0])
+    if len(interpreter.get_input_details()) == 1:
+        return {"input": summary(interpreter.get_input_details()[0]), "output": output}
+    inputs = interpreter.get_signature_runner().get_input_details()
+    return {"inputs": {name: summary(detail) for name, detail in sorted(inputs.items())}, "output": output}
 
 
 def quantize_input(x, detail):
@@ -149,18 +161,23 @@ def tflite_predict(path, inputs, *, batch_size=64, num_threads=None):
     `batch_size` when its batch dimension is dynamic (Keras exports are);
     otherwise samples go through one at a time.
 
+    A model with several inputs takes one call's inputs, {input name:
+    array}, and runs them in one invocation through its signature.
+
     Args:
         path: the .tflite file.
-        inputs: array of shape (batch, *input_shape).
+        inputs: array of shape (batch, *input_shape), or {name: array}.
         batch_size: samples per invocation when the batch dimension is dynamic.
         num_threads: LiteRT CPU threads (None: LiteRT's default).
 
     Returns:
         float32 array of shape (batch, *output_shape).
     """
-    inputs = np.asarray(inputs)
     interpreter = load_interpreter(path, num_threads=num_threads)
-    detail = interpreter.get_input_details()[0]
+    if isinstance(inputs, dict):
+        return _signature_predict(interpreter, inputs)
+    inputs = np.asarray(inputs)
+    detail = _only_input(interpreter, path)
     expected = tuple(int(d) for d in detail["shape_signature"][1:])
     if inputs.ndim != len(expected) + 1 or any(e not in (-1, s) for e, s in zip(expected, inputs.shape[1:])):
         raise KerarchError(f"{path}: inputs of shape {inputs.shape} do not fit the model input {[-1, *expected]}.")
@@ -180,6 +197,25 @@ def tflite_predict(path, inputs, *, batch_size=64, num_threads=None):
     return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
 
 
+def _only_input(interpreter, path):
+    """The input tensor's details of a one-input file."""
+    details = interpreter.get_input_details()
+    if len(details) != 1:
+        raise KerarchError(f"{path} has {len(details)} input tensors, not one (tflite_predict takes {{name: array}}).")
+    return details[0]
+
+
+def _signature_predict(interpreter, inputs):
+    """One invocation of the serving signature on {input name: array}; the one output, dequantized."""
+    runner = interpreter.get_signature_runner()
+    details = runner.get_input_details()
+    if set(inputs) != set(details):
+        raise KerarchError(f"The TFLite signature takes the inputs {sorted(details)}, not {sorted(inputs)}.")
+    outputs = runner(**{name: quantize_input(x, details[name]) for name, x in inputs.items()})
+    [(name, output)] = outputs.items()
+    return dequantize_output(output, runner.get_output_details()[name])
+
+
 def tflite_latency(path, sample, *, runs=50, warmup=5, num_threads=1):
     """Single-sample invocation latency of a .tflite file, in milliseconds.
 
@@ -197,7 +233,7 @@ def tflite_latency(path, sample, *, runs=50, warmup=5, num_threads=1):
         {"median_ms", "p90_ms", "mean_ms", "min_ms", "runs", "num_threads"}.
     """
     interpreter = load_interpreter(path, num_threads=num_threads)
-    detail = interpreter.get_input_details()[0]
+    detail = _only_input(interpreter, path)
     sample = np.asarray(sample)
     rank = len(detail["shape_signature"])
     if sample.ndim == rank - 1:

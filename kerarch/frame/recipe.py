@@ -199,7 +199,7 @@ class Recipe:
             model,
             self.run.export_dir,
             quantize=self.config.quantize,
-            int8_per_channel=self.config.int8_granularity == "per_channel",
+            int8_granularity=self.config.int8_granularity,
             representative_data=representative,
             eval_inputs=inputs,
             eval_labels=labels,

@@ -209,3 +209,20 @@ def intra_class_fid(scorer, data, generated, labels, *, seed=0):
         fake.append(scorer.distance(generated_c[:n], reference_c[:n]))
         real.append(scorer.distance(test_c[:n], reference_c[:n]))
     return float(np.mean(fake)), float(np.mean(real))
+
+
+def per_class_label_accuracy(scorer, generated, labels, data):
+    """The classifier's accuracy on the generated images of each requested class, the worst class, and the
+    classifier's own accuracy on the real test images of each class (the ceiling for that class)."""
+    generated_per_class = accuracy_per_class(scorer, generated, labels.reshape(-1), data.class_names)
+    worst = min(generated_per_class, key=generated_per_class.get)
+    return {"label_accuracy_per_class": generated_per_class, "label_accuracy_worst_class": generated_per_class[worst],
+            "label_accuracy_worst_class_name": worst,
+            "classifier_accuracy_real_test_per_class": accuracy_per_class(
+                scorer, to_unit_range(data.x_test), data.y_test, data.class_names)}
+
+
+def accuracy_per_class(scorer, images, labels, class_names):
+    """{class name: the classifier's accuracy on the images of that class}."""
+    return {str(name): scorer.accuracy(images[labels == index], labels[labels == index])
+            for index, name in enumerate(class_names)}

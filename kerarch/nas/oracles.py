@@ -20,6 +20,8 @@ RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
 COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 
+# The search strategies `make_oracle` knows.
+STRATEGIES = ("evolution", "reinforce")
 # Proposals that repeat an already tried architecture are redrawn up to this many times.
 MAX_REDRAWS = 50
 
@@ -240,3 +242,20 @@ class ReinforceOracle(DiscreteOracle):
         super().set_state(state)
         self.logits = dict(state["logits"])
         self.baseline = state["baseline"]
+
+
+def make_oracle(strategy, max_trials, *, objective="val_accuracy", direction="max", population_size=10,
+                sample_size=3, learning_rate=2.0, baseline_decay=0.8, seed=None):
+    """The oracle of search `strategy`, maximising (or, direction="min", minimising) the metric `objective`.
+
+    "evolution" is a RegularizedEvolutionOracle (`population_size`, `sample_size`), "reinforce" a
+    ReinforceOracle (`learning_rate`, `baseline_decay`); both raise KerarchError on invalid settings.
+    """
+    objective = keras_tuner.Objective(objective, direction=direction)
+    if strategy == "evolution":
+        return RegularizedEvolutionOracle(objective, max_trials, population_size=population_size,
+                                          sample_size=sample_size, seed=seed)
+    if strategy == "reinforce":
+        return ReinforceOracle(objective, max_trials, learning_rate=learning_rate, baseline_decay=baseline_decay,
+                               seed=seed)
+    raise KerarchError(f"Unknown search strategy {strategy!r}; choose from {', '.join(STRATEGIES)}.")

@@ -9,7 +9,7 @@ def plot_search(histories, path, *, references=None, metric="validation accuracy
     """Saves score vs trial number (dots) with the best-so-far line for each strategy.
 
     Args:
-        histories: {strategy: [(trial number, score), ...]}.
+        histories: {strategy: its completed trials, `search_history` rows (their "trial" and "score")}.
         path: PNG to write.
         references: {label: score} drawn as dashed horizontal lines (hand-designed baselines).
         metric: y-axis label.
@@ -23,7 +23,7 @@ def plot_search(histories, path, *, references=None, metric="validation accuracy
     for colour, (strategy, rows) in zip(("tab:blue", "tab:orange", "tab:green", "tab:purple"), histories.items()):
         if not rows:
             continue
-        trials, scores = np.asarray(rows, dtype=float).T
+        trials, scores = np.asarray([(row["trial"], row["score"]) for row in rows], dtype=float).T
         ax.plot(trials, scores, "o", color=colour, alpha=0.6, label=f"{strategy}: trial")
         ax.step(trials, np.maximum.accumulate(scores), where="post", color=colour, label=f"{strategy}: best so far")
     for style, (label, score) in zip(("--", ":", "-."), (references or {}).items()):

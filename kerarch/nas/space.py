@@ -13,6 +13,17 @@ BLOCK_TYPES = ("plain", "residual", "separable")
 SHORT_RUN_BN_MOMENTUM = 0.9
 
 
+def short_run_batch_norm(model):
+    """Sets every BatchNormalization layer of `model` to SHORT_RUN_BN_MOMENTUM; returns `model`.
+
+    For a hand-designed model trained with a candidate's budget (e.g. a baseline), so that all are alike.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = SHORT_RUN_BN_MOMENTUM
+    return model
+
+
 def residual_block(x, filters, *, kernel_size=3, bn_momentum=0.99, name):
     """Two kxk conv-BN layers added to an identity (or 1x1-projected) shortcut, then ReLU.
 
@@ -129,6 +140,8 @@ class CnnSearchSpace(keras_tuner.HyperModel):
     def __init__(self, *, input_shape, num_classes, max_stages=3, filters=(8, 16, 32), kernel_sizes=(3, 5),
                  block_types=BLOCK_TYPES, dense_units=(0, 32, 64), optimizer_fn=None, jit_compile="auto"):
         super().__init__(name="nas_cnn_space")
+        if not (filters and kernel_sizes and block_types and dense_units):
+            raise KerarchError("filters, kernel_sizes, block_types and dense_units each need at least one choice.")
         unknown = set(block_types) - set(BLOCK_TYPES)
         if unknown:
             raise KerarchError(f"Unknown block type(s) {sorted(unknown)}; choose from {', '.join(BLOCK_TYPES)}.")
@@ -157,6 +170,12 @@ class CnnSearchSpace(keras_tuner.HyperModel):
             if i <= count:
                 stages.append(row)
         return {"stages": tuple(stages), "dense_units": hp.Choice("dense_units", self.dense_units)}
+
+    def describe(self, hp):
+        """What `hp` chooses: {"architecture": one line, "builder_kwargs": the stage table and dense width (JSON)}."""
+        kwargs = self.builder_kwargs(hp)
+        arguments = {"stages": [list(row) for row in kwargs["stages"]], "dense_units": kwargs["dense_units"]}
+        return {"architecture": describe_architecture(kwargs), "builder_kwargs": arguments}
 
     def build(self, hp):
         model = nas_cnn(input_shape=self.input_shape, num_classes=self.num_classes, **self.builder_kwargs(hp))

@@ -19,11 +19,12 @@ class NasTuner(keras_tuner.Tuner):
     trains with `model.fit` and keeps the trained model as `trial_<id>/model.keras`,
     which `load_model`, and so `get_best_models`, read back. The trial's
     metrics are the last epoch's logs (e.g. `val_accuracy`, the objective),
-    `params` and `train_seconds`.
+    `params` and `train_seconds`. `best_result` summarises the best trial.
 
     Args:
         oracle: the search strategy, e.g. RegularizedEvolutionOracle.
-        hypermodel: builds a compiled model from hyperparameters.
+        hypermodel: builds a compiled model from hyperparameters; its `describe(hp)` says what
+            they choose (as CnnSearchSpace's).
         seed: base seed of the trials' weight initialisation and shuffling.
         **kwargs: keras_tuner.Tuner arguments: directory, project_name,
             overwrite (False resumes an existing project), distribution_strategy.
@@ -53,6 +54,24 @@ class NasTuner(keras_tuner.Tuner):
 
     def load_model(self, trial):
         return load_model_file(self.model_path(trial.trial_id))
+
+    def best_model(self):
+        """The trained model of the best trial so far."""
+        return self.load_model(self.oracle.get_best_trials(1)[0])
+
+    def best_result(self):
+        """(summary, trained model) of the best trial.
+
+        The summary holds its score (under the objective's name), its parameter count, what the
+        hypermodel's `describe` says of its choices, and the search's `search_history` as "trials".
+        """
+        trial = self.oracle.get_best_trials(1)[0]
+        hp = self.oracle.get_space()
+        hp.values = dict(trial.hyperparameters.values)
+        model = self.load_model(trial)
+        summary = {self.oracle.objective.name: trial.score, "params": model.count_params(),
+                   **self.hypermodel.describe(hp), "trials": search_history(self.oracle)}
+        return summary, model
 
 
 def search_history(oracle):

@@ -5,8 +5,8 @@
     model.fit(pairs)          # batches ((view1, view2),) from kerarch.selfsup.two_views
     features = model.encoder.predict(images)
 
-The recipes' shared steps (pretraining, linear probes, baselines) are in
-kerarch.selfsup.recipe.
+The recipes' shared steps (pretraining, linear probes, baselines) are the
+SelfSupervised kind's (kerarch.frame.self_supervised).
 """
 
 from kerarch.selfsup.augment import gaussian_blur, random_resized_crop, random_view, two_views

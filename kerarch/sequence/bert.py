@@ -17,6 +17,7 @@ from kerarch.sequence.common import (
     preset_architecture,
     resolve_config,
 )
+from kerarch.variants import Variant, register_variants
 
 # The BERT sizes of Devlin et al. (base, large) and Turc et al. 2019 (tiny ... medium).
 BERT_CONFIGS = {
@@ -83,116 +84,8 @@ def _bert_encoder(*, vocabulary_size, num_layers, num_heads, hidden_dim, interme
     return inputs, x, pooled, token_embedding
 
 
-def _load_bert(model, backbone, num_layers):
-    if backbone is not None:
-        names = ["token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm", "pooled_dense"]
-        copy_weights(backbone, model, names + [f"transformer_layer_{i}" for i in range(num_layers)])
-    return model
-
-
-_BERT_ARGS_DOC = """config: "tiny", "mini", "small", "medium", "base" or "large".
-        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
-            max_sequence_length, num_segments: override the config's value
-            (30,522 tokens, 512 positions, 2 segments) when set.
-        dropout: dropout rate of embeddings, attention and residuals.
-        pretrained: a keras-hub BERT preset name ("bert_tiny_en_uncased", ...)
-            or local preset directory; its weights are copied in and it fixes
-            the architecture. Needs the preset reachable (KerarchError if not)."""
-
-
-def _bert_body(config, pretrained, dropout, overrides):
-    architecture, backbone = _bert_architecture(config, pretrained, overrides)
-    inputs, sequence, pooled, embedding = _bert_encoder(dropout=dropout, **architecture)
-    return inputs, sequence, pooled, embedding, backbone, architecture["num_layers"]
-
-
-@register_builder("bert")
-def bert(
-    *,
-    config="base",
-    vocabulary_size=None,
-    num_layers=None,
-    num_heads=None,
-    hidden_dim=None,
-    intermediate_dim=None,
-    max_sequence_length=None,
-    dropout=0.1,
-    num_segments=None,
-    pretrained=None,
-    name="bert",
-):
-    """BERT encoder: token + position + segment embeddings, post-LN Transformer encoder layers.
-
-    Inputs `token_ids`, `segment_ids` and `padding_mask` (1 at real tokens),
-    all (B, T) int; outputs `sequence_output` (B, T, H) and `pooled_output`
-    (B, H), a tanh dense layer on the first ([CLS]) token. Same layout and
-    parameter count as keras-hub's `BertBackbone`: tiny 4,385,920, mini
-    11,170,560, small 28,763,648, medium 41,373,184, base 109,482,240,
-    large 335,141,888 (30,522-token vocabulary, 512 positions).
-
-    Args:
-        {args}
-        name: model name.
-
-    Returns:
-        A functional `keras.Model` with dict inputs and outputs.
-
-    Reference:
-        Devlin, Chang, Lee & Toutanova, "BERT: Pre-training of Deep
-        Bidirectional Transformers for Language Understanding", NAACL 2019.
-        Turc, Chang, Lee & Toutanova, "Well-Read Students Learn Better",
-        2019 (the tiny to medium sizes).
-    """
-    inputs, sequence, pooled, _, backbone, depth = _bert_body(
-        config, pretrained, dropout,
-        dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
-             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments),
-    )
-    model = keras.Model(inputs, {"sequence_output": sequence, "pooled_output": pooled}, name=name)
-    return _load_bert(model, backbone, depth)
-
-
-@register_builder("bert_pretraining")
-def bert_pretraining(
-    *,
-    config="base",
-    vocabulary_size=None,
-    num_layers=None,
-    num_heads=None,
-    hidden_dim=None,
-    intermediate_dim=None,
-    max_sequence_length=None,
-    dropout=0.1,
-    num_segments=None,
-    pretrained=None,
-    name="bert_pretraining",
-):
-    """BERT with its two pretraining heads: masked LM and next-sentence prediction.
-
-    Inputs: the `bert` inputs plus `mask_positions` (B, M), the indices of
-    the masked tokens. Outputs: `mlm_logits` (B, M, V) -- dense + GELU +
-    layer norm at the masked positions, then the token embedding transposed
-    (tied) plus an output bias, the layout of keras-hub's `MaskedLMHead` in
-    `BertMaskedLM` -- and `nsp_logits` (B, 2) from the pooled output
-    (IsNext / NotNext). Parameters: the encoder's + H*H + 3H + V (masked LM)
-    + 2H + 2 (NSP); base: 110,106,428.
-
-    Args:
-        {args}
-        name: model name.
-
-    Returns:
-        A functional `keras.Model` with dict inputs and outputs.
-
-    Reference:
-        Devlin, Chang, Lee & Toutanova, "BERT: Pre-training of Deep
-        Bidirectional Transformers for Language Understanding", NAACL 2019.
-    """
-    inputs, sequence, pooled, embedding, backbone, depth = _bert_body(
-        config, pretrained, dropout,
-        dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
-             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments),
-    )
+def _pretraining_head(inputs, sequence, pooled, embedding):
+    """Masked-LM and next-sentence logits; adds the `mask_positions` input."""
     inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
     # MaskedLMHead's computation spelled out with plain layers (why: see common.BiasAdd).
     x = ops.take_along_axis(sequence, ops.expand_dims(inputs["mask_positions"], -1), axis=1)  # (B, M, H)
@@ -201,13 +94,12 @@ def bert_pretraining(
     x = embedding(x, reverse=True)  # (B, M, V), tied to the input embedding
     mlm_logits = BiasAdd(name="mlm_bias")(x)
     nsp_logits = layers.Dense(2, kernel_initializer=_init(), name="nsp_logits")(pooled)
-    model = keras.Model(inputs, {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}, name=name)
-    return _load_bert(model, backbone, depth)
+    return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 
 
-@register_builder("bert_classifier")
-def bert_classifier(
+def build_bert(
     *,
+    head,
     num_classes=2,
     activation="softmax",
     config="base",
@@ -220,40 +112,96 @@ def bert_classifier(
     dropout=0.1,
     num_segments=None,
     pretrained=None,
-    name="bert_classifier",
+    name=None,
 ):
-    """BERT with a sequence-classification head: dropout and dense on the pooled output.
+    """BERT encoder with one of its heads.
 
-    The fine-tuning setup of the paper (and keras-hub's `BertTextClassifier`):
-    class scores (B, num_classes) from the pooled [CLS] representation.
-    Parameters: the encoder's + (H + 1) * num_classes.
+    The encoder: token + position + segment embeddings and post-LN
+    Transformer encoder layers over the inputs `token_ids`, `segment_ids`
+    and `padding_mask` (1 at real tokens), all (B, T) int. Its pooled output
+    (B, H) is a tanh dense layer on the first ([CLS]) token. Same layout and
+    parameter count as keras-hub's `BertBackbone`: tiny 4,385,920, mini
+    11,170,560, small 28,763,648, medium 41,373,184, base 109,482,240,
+    large 335,141,888 (30,522-token vocabulary, 512 positions).
 
     Args:
+        head: None (the encoder's outputs), "pretraining" or "classifier".
         num_classes: classes of the classifier.
-        activation: output activation; None gives logits.
-        {args}
-        name: model name.
+        activation: output activation of the classifier; None gives logits.
+        config: "tiny", "mini", "small", "medium", "base" or "large".
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+            max_sequence_length, num_segments: override the config's value
+            (30,522 tokens, 512 positions, 2 segments) when set.
+        dropout: dropout rate of embeddings, attention and residuals.
+        pretrained: a keras-hub BERT preset name ("bert_tiny_en_uncased", ...)
+            or local preset directory; its weights are copied in and it fixes
+            the architecture. Needs the preset reachable (KerarchError if not).
+        name: model name (default `bert` or `bert_{head}`, the registry key).
 
     Returns:
-        A functional `keras.Model` with the `bert` dict inputs.
+        A functional `keras.Model` with dict inputs.
 
     Reference:
         Devlin, Chang, Lee & Toutanova, "BERT: Pre-training of Deep
         Bidirectional Transformers for Language Understanding", NAACL 2019.
+        Turc, Chang, Lee & Toutanova, "Well-Read Students Learn Better",
+        2019 (the tiny to medium sizes).
     """
-    inputs, _, pooled, _, backbone, depth = _bert_body(
-        config, pretrained, dropout,
-        dict(vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
-             intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments),
+    if head not in (None, "pretraining", "classifier"):
+        raise ValueError(f"head must be None, 'pretraining' or 'classifier', got {head!r}.")
+    overrides = dict(
+        vocabulary_size=vocabulary_size, num_layers=num_layers, num_heads=num_heads, hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim, max_sequence_length=max_sequence_length, num_segments=num_segments,
     )
-    x = layers.Dropout(dropout, name="classifier_dropout")(pooled)
-    outputs = layers.Dense(num_classes, activation=activation, kernel_initializer=_init(), name="predictions")(x)
-    model = keras.Model(inputs, outputs, name=name)
-    return _load_bert(model, backbone, depth)
+    architecture, backbone = _bert_architecture(config, pretrained, overrides)
+    inputs, sequence, pooled, embedding = _bert_encoder(dropout=dropout, **architecture)
+    if head is None:
+        outputs = {"sequence_output": sequence, "pooled_output": pooled}
+    elif head == "pretraining":
+        outputs = _pretraining_head(inputs, sequence, pooled, embedding)
+    else:
+        x = layers.Dropout(dropout, name="classifier_dropout")(pooled)
+        outputs = layers.Dense(num_classes, activation=activation, kernel_initializer=_init(), name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=name or ("bert" if head is None else f"bert_{head}"))
+    if backbone is not None:
+        names = ["token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm", "pooled_dense"]
+        copy_weights(backbone, model, names + [f"transformer_layer_{i}" for i in range(architecture["num_layers"])])
+    return model
 
 
-for _builder in (bert, bert_pretraining, bert_classifier):
-    _builder.__doc__ = _builder.__doc__.replace("{args}", _BERT_ARGS_DOC)
+BERT_MODELS = {
+    "bert": Variant(
+        """BERT encoder: token + position + segment embeddings, post-LN Transformer encoder layers.
+
+        Outputs `sequence_output` (B, T, H) and `pooled_output` (B, H).
+        """,
+        fixed=dict(head=None, num_classes=None, activation=None),
+    ),
+    "bert_pretraining": Variant(
+        """BERT with its two pretraining heads: masked LM and next-sentence prediction.
+
+        Inputs: the `bert` inputs plus `mask_positions` (B, M), the indices of
+        the masked tokens. Outputs: `mlm_logits` (B, M, V) -- dense + GELU +
+        layer norm at the masked positions, then the token embedding transposed
+        (tied) plus an output bias, the layout of keras-hub's `MaskedLMHead` in
+        `BertMaskedLM` -- and `nsp_logits` (B, 2) from the pooled output
+        (IsNext / NotNext). Parameters: the encoder's + H*H + 3H + V (masked LM)
+        + 2H + 2 (NSP); base: 110,106,428.
+        """,
+        fixed=dict(head="pretraining", num_classes=None, activation=None),
+    ),
+    "bert_classifier": Variant(
+        """BERT with a sequence-classification head: dropout and dense on the pooled output.
+
+        The fine-tuning setup of the paper (and keras-hub's `BertTextClassifier`):
+        class scores (B, num_classes) from the pooled [CLS] representation.
+        Parameters: the encoder's + (H + 1) * num_classes.
+        """,
+        fixed=dict(head="classifier"),
+    ),
+}
+
+globals().update(register_variants(build_bert, BERT_MODELS))
 
 
 @register_builder("distilbert")

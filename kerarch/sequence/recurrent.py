@@ -1,40 +1,86 @@
 """Stacked recurrent networks: Elman RNN, LSTM and GRU.
 
-One generic builder (`_recurrent`) takes the cell; `simple_rnn`, `lstm` and
-`gru` are thin wrappers, as keras.applications does for ResNet depths. Each
-builds a sequence classifier over token ids (`task="classify"`) or a
-forecaster over float series (`task="forecast"`).
+One generic builder (`build_recurrent`) takes the cell; `simple_rnn`, `lstm`
+and `gru` are its registered variants (kerarch.variants). Each builds a
+sequence classifier over token ids (`task="classify"`) or a forecaster over
+float series (`task="forecast"`).
 """
 
 import keras
 from keras import layers
 
-from kerarch.registry import register_builder
+from kerarch.variants import Variant, register_variants
 
 _CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 _TASKS = ("classify", "forecast")
 
 
-def _recurrent(
-    cell,
+def build_recurrent(
     *,
-    task,
-    vocabulary_size,
-    embedding_dim,
-    sequence_length,
-    num_classes,
-    activation,
-    input_shape,
-    horizon,
-    num_targets,
-    units,
-    num_layers,
-    dropout,
-    embedding_dropout,
-    bidirectional,
-    pooling,
-    name,
+    cell,
+    task="classify",
+    vocabulary_size=20000,
+    embedding_dim=128,
+    sequence_length=None,
+    num_classes=2,
+    activation="softmax",
+    input_shape=(None, 1),
+    horizon=1,
+    num_targets=None,
+    units=128,
+    num_layers=1,
+    dropout=0.0,
+    embedding_dropout=0.0,
+    bidirectional=False,
+    pooling="last",
+    name=None,
 ):
+    """Stacked, optionally bidirectional recurrent network with the given `cell`.
+
+    `task="classify"`: token ids (B, T) -> embedding (id 0 is padding and is
+    masked) -> `num_layers` recurrent layers -> class probabilities
+    (B, num_classes). `task="forecast"`: a float series (B, T, features) ->
+    the recurrent stack -> the next `horizon` steps (B, horizon, num_targets).
+    Inner layers return sequences; the last returns its final state. With
+    `bidirectional=True` each layer runs forwards and backwards and
+    concatenates both (2 * units features). Dropout sits between layers (on
+    the non-recurrent connections, as Zaremba et al. 2014).
+
+    Args:
+        cell: "simple_rnn" (Elman), "lstm" or "gru".
+        task: "classify" or "forecast".
+        vocabulary_size: token ids are in [0, vocabulary_size); 0 is padding.
+        embedding_dim: width of the token embedding (classify).
+        sequence_length: fixed length of the token sequences, or None (classify).
+        num_classes: classes of the classifier.
+        activation: activation of the classifier output; None gives logits.
+        input_shape: (timesteps, features) of the series; timesteps may be None (forecast).
+        horizon: number of future steps predicted (forecast).
+        num_targets: features predicted per step; None means all input features (forecast).
+        units: hidden units per layer and direction.
+        num_layers: recurrent layers stacked.
+        dropout: dropout rate after each recurrent layer (0 disables it).
+        embedding_dropout: rate at which whole embedding channels are
+            dropped for a sequence (classify; SpatialDropout1D, Gal &
+            Ghahramani 2016); 0 disables it.
+        bidirectional: run every layer in both directions (Schuster & Paliwal 1997).
+        pooling: what the classifier reads (classify): "last", the last
+            layer's final state; "mean", the mean of its outputs over the
+            real (unmasked) tokens.
+        name: model name (default `cell`, the registry key).
+
+    Returns:
+        A functional `keras.Model`; layers `<cell>1`, `<cell>2`, ... (wrapped
+        as `<cell>1_bidirectional` when bidirectional), e.g. `lstm1`.
+
+    Reference:
+        Schuster & Paliwal, "Bidirectional Recurrent Neural Networks", IEEE
+        Transactions on Signal Processing, 1997.
+        Gal & Ghahramani, "A Theoretically Grounded Application of Dropout in
+        Recurrent Neural Networks", NeurIPS 2016 (embedding dropout).
+    """
+    if cell not in _CELLS:
+        raise ValueError(f"cell must be one of {tuple(_CELLS)}, got {cell!r}.")
     if task not in _TASKS:
         raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
     if num_layers < 1:
@@ -70,113 +116,32 @@ def _recurrent(
         num_targets = input_shape[-1] if num_targets is None else num_targets
         x = layers.Dense(horizon * num_targets, name="forecast_dense")(x)
         outputs = layers.Reshape((horizon, num_targets), name="forecast")(x)  # (B, horizon, targets)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, outputs, name=name or cell)
 
 
-def _make_builder(cell, reference):
-    def builder(
-        *,
-        task="classify",
-        vocabulary_size=20000,
-        embedding_dim=128,
-        sequence_length=None,
-        num_classes=2,
-        activation="softmax",
-        input_shape=(None, 1),
-        horizon=1,
-        num_targets=None,
-        units=128,
-        num_layers=1,
-        dropout=0.0,
-        embedding_dropout=0.0,
-        bidirectional=False,
-        pooling="last",
-        name=cell,
-    ):
-        return _recurrent(
-            cell,
-            task=task,
-            vocabulary_size=vocabulary_size,
-            embedding_dim=embedding_dim,
-            sequence_length=sequence_length,
-            num_classes=num_classes,
-            activation=activation,
-            input_shape=input_shape,
-            horizon=horizon,
-            num_targets=num_targets,
-            units=units,
-            num_layers=num_layers,
-            dropout=dropout,
-            embedding_dropout=embedding_dropout,
-            bidirectional=bidirectional,
-            pooling=pooling,
-            name=name,
-        )
+RECURRENT_NETWORKS = {
+    "simple_rnn": Variant(
+        """Elman recurrent network (SimpleRNN): stacked, optionally bidirectional.
 
-    builder.__name__ = builder.__qualname__ = cell
-    builder.__doc__ = _DOC.format(title=_TITLES[cell], cell=cell, reference=reference)
-    return register_builder(cell)(builder)
+        Cell: Elman, "Finding Structure in Time", Cognitive Science, 1990.
+        """,
+        fixed=dict(cell="simple_rnn"),
+    ),
+    "lstm": Variant(
+        """Long short-term memory network: stacked, optionally bidirectional.
 
+        Cell: Hochreiter & Schmidhuber, "Long Short-Term Memory", Neural Computation, 1997.
+        """,
+        fixed=dict(cell="lstm"),
+    ),
+    "gru": Variant(
+        """Gated recurrent unit network: stacked, optionally bidirectional.
 
-_TITLES = {
-    "simple_rnn": "Elman recurrent network (SimpleRNN)",
-    "lstm": "Long short-term memory network",
-    "gru": "Gated recurrent unit network",
+        Cell: Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder
+        for Statistical Machine Translation", EMNLP 2014.
+        """,
+        fixed=dict(cell="gru"),
+    ),
 }
 
-_DOC = """{title}: stacked, optionally bidirectional.
-
-    `task="classify"`: token ids (B, T) -> embedding (id 0 is padding and is
-    masked) -> `num_layers` recurrent layers -> class probabilities
-    (B, num_classes). `task="forecast"`: a float series (B, T, features) ->
-    the recurrent stack -> the next `horizon` steps (B, horizon, num_targets).
-    Inner layers return sequences; the last returns its final state. With
-    `bidirectional=True` each layer runs forwards and backwards and
-    concatenates both (2 * units features). Dropout sits between layers (on
-    the non-recurrent connections, as Zaremba et al. 2014).
-
-    Args:
-        task: "classify" or "forecast".
-        vocabulary_size: token ids are in [0, vocabulary_size); 0 is padding.
-        embedding_dim: width of the token embedding (classify).
-        sequence_length: fixed length of the token sequences, or None (classify).
-        num_classes: classes of the classifier.
-        activation: activation of the classifier output; None gives logits.
-        input_shape: (timesteps, features) of the series; timesteps may be None (forecast).
-        horizon: number of future steps predicted (forecast).
-        num_targets: features predicted per step; None means all input features (forecast).
-        units: hidden units per layer and direction.
-        num_layers: recurrent layers stacked.
-        dropout: dropout rate after each recurrent layer (0 disables it).
-        embedding_dropout: rate at which whole embedding channels are
-            dropped for a sequence (classify; SpatialDropout1D, Gal &
-            Ghahramani 2016); 0 disables it.
-        bidirectional: run every layer in both directions (Schuster & Paliwal 1997).
-        pooling: what the classifier reads (classify): "last", the last
-            layer's final state; "mean", the mean of its outputs over the
-            real (unmasked) tokens.
-        name: model name.
-
-    Returns:
-        A functional `keras.Model`; layers `{cell}1`, `{cell}2`, ... (wrapped as
-        `{cell}1_bidirectional` when bidirectional).
-
-    Reference:
-        {reference}
-        Schuster & Paliwal, "Bidirectional Recurrent Neural Networks", IEEE
-        Transactions on Signal Processing, 1997.
-        Gal & Ghahramani, "A Theoretically Grounded Application of Dropout in
-        Recurrent Neural Networks", NeurIPS 2016 (embedding dropout).
-    """
-
-simple_rnn = _make_builder(
-    "simple_rnn", 'Elman, "Finding Structure in Time", Cognitive Science, 1990.'
-)
-lstm = _make_builder(
-    "lstm", 'Hochreiter & Schmidhuber, "Long Short-Term Memory", Neural Computation, 1997.'
-)
-gru = _make_builder(
-    "gru",
-    'Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for\n'
-    '        Statistical Machine Translation", EMNLP 2014.',
-)
+globals().update(register_variants(build_recurrent, RECURRENT_NETWORKS))

@@ -12,11 +12,10 @@ import os
 
 import keras
 
+from kerarch.choices import STRATEGIES
 from kerarch.errors import KerarchError
 
 log = logging.getLogger("kerarch")
-
-STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device", "default")
 
 
 def split_cpu(devices):
@@ -48,10 +47,11 @@ def make_strategy(name="auto", *, devices=None):
     """Returns the tf.distribute strategy named by `name`.
 
     Args:
-        name: "auto" (MirroredStrategy on 2+ GPUs, or on the logical CPUs when
-            `devices` >= 2; otherwise the default strategy), "mirrored",
-            "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG),
-            "one_device" or "default".
+        name: one of `kerarch.choices.STRATEGIES`: "auto" (MirroredStrategy on
+            2+ GPUs, or on the logical CPUs when `devices` >= 2; otherwise the
+            default strategy), "mirrored", "multi_worker"
+            (MultiWorkerMirroredStrategy from TF_CONFIG), "one_device" or
+            "default".
         devices: number of logical CPU devices to split the CPU into first.
     """
     import tensorflow as tf

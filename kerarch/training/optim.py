@@ -8,7 +8,9 @@
 Each name maps to a `keras.optimizers` / `keras.optimizers.schedules` /
 `keras.losses` object in a registry, so a recipe's `optimizer=`, `schedule=`
 and `loss=` keys are lookups, and `describe_optimizer` gives the resolved
-choice for config.json and the report.
+choice for config.json and the report. The two registries hold exactly the
+names of `kerarch.choices.OPTIMIZERS` and `SCHEDULES`, which configs offer
+without importing Keras.
 """
 
 import keras

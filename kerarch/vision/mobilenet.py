@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from kerarch.registry import register_builder
+from kerarch.variants import Variant, register_variants
 from kerarch.vision.blocks import (
     activation_layer,
     check_head_args,
@@ -315,7 +316,7 @@ def build_mobilenet_v3(
         minimalistic: the "minimalistic" variant.
         dropout: dropout rate before the classifier.
         classifier_activation: activation of the output layer (None: logits).
-        name: model name (default `mobilenet_v3_{size}`).
+        name: model name (default `mobilenet_v3_{size}`, the registry key).
 
     Returns:
         A functional `keras.Model`.
@@ -358,83 +359,22 @@ def build_mobilenet_v3(
     return keras.Model(inputs, x, name=name)
 
 
-@register_builder("mobilenet_v3_small")
-def mobilenet_v3_small(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    alpha=1.0,
-    minimalistic=False,
-    dropout=0.2,
-    classifier_activation="softmax",
-    name="mobilenet_v3_small",
-):
-    """MobileNet v3 small: 2,554,968 parameters at 224x224x3, 1000 classes, alpha 1.0.
+# The registered variants.
+MOBILENET_V3S = {
+    "mobilenet_v3_small": Variant(
+        """MobileNet v3 small: 2,554,968 parameters at 224x224x3, 1000 classes, alpha 1.0.
 
-    Same count as keras.applications.MobileNetV3Small. Smallest input: 32x32.
+        Same count as keras.applications.MobileNetV3Small.
+        """,
+        fixed=dict(size="small"),
+    ),
+    "mobilenet_v3_large": Variant(
+        """MobileNet v3 large: 5,507,432 parameters at 224x224x3, 1000 classes, alpha 1.0.
 
-    Args:
-        input_shape, num_classes, include_top, pooling, alpha, minimalistic,
-        dropout, classifier_activation, name: as `build_mobilenet_v3`.
+        Same count as keras.applications.MobileNetV3Large.
+        """,
+        fixed=dict(size="large"),
+    ),
+}
 
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        Howard et al., "Searching for MobileNetV3", ICCV 2019.
-    """
-    return build_mobilenet_v3(
-        size="small",
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        alpha=alpha,
-        minimalistic=minimalistic,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("mobilenet_v3_large")
-def mobilenet_v3_large(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    alpha=1.0,
-    minimalistic=False,
-    dropout=0.2,
-    classifier_activation="softmax",
-    name="mobilenet_v3_large",
-):
-    """MobileNet v3 large: 5,507,432 parameters at 224x224x3, 1000 classes, alpha 1.0.
-
-    Same count as keras.applications.MobileNetV3Large. Smallest input: 32x32.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, alpha, minimalistic,
-        dropout, classifier_activation, name: as `build_mobilenet_v3`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        Howard et al., "Searching for MobileNetV3", ICCV 2019.
-    """
-    return build_mobilenet_v3(
-        size="large",
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        alpha=alpha,
-        minimalistic=minimalistic,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+globals().update(register_variants(build_mobilenet_v3, MOBILENET_V3S))

@@ -7,7 +7,7 @@ with stage 2..5 (ImageNet) or 2..4 (CIFAR); `_0_` is the projection shortcut.
 import keras
 from keras import layers
 
-from kerarch.registry import register_builder
+from kerarch.variants import Variant, register_variants
 from kerarch.vision.blocks import ChannelZeroPad, check_head_args, classifier_head, min_input_check
 
 # depth -> (block kind, blocks per stage); stages have 64, 128, 256, 512 base filters.
@@ -125,7 +125,7 @@ def build_resnet(
         include_top: with False the model ends at conv5's output.
         pooling: headless only: None (feature map), "avg" or "max".
         classifier_activation: activation of the output layer (None: logits).
-        name: model name (default `resnet{depth}`).
+        name: model name (default `resnet{depth}`, the registry key).
 
     Returns:
         A functional `keras.Model`.
@@ -198,7 +198,7 @@ def build_cifar_resnet(
         pooling: headless only: None (feature map), "avg" or "max".
         shortcut: "a" (zero-padding identity) or "b" (1x1 projection).
         classifier_activation: activation of the output layer (None: logits).
-        name: model name (default `resnet{depth}`).
+        name: model name (default `resnet{depth}`, the registry key).
 
     Returns:
         A functional `keras.Model`.
@@ -233,373 +233,85 @@ def build_cifar_resnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_builder("resnet18")
-def resnet18(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    name="resnet18",
-):
-    """ResNet-18 (basic blocks).
+# The registered variants: the ImageNet depths of the paper's Table 1 ...
+IMAGENET_RESNETS = {
+    "resnet18": Variant(
+        """ResNet-18 (basic blocks).
 
-    11,689,512 parameters at 224x224x3 with 1000 classes (torchvision's count, which
-    leaves out BatchNorm running statistics; 11,699,112 counting them as Keras does). Smallest input: 32x32.
+        11,689,512 parameters at 224x224x3 with 1000 classes (torchvision's count, which leaves
+        out BatchNorm running statistics; 11,699,112 counting them as Keras does).
+        """,
+        fixed=dict(depth=18),
+    ),
+    "resnet34": Variant(
+        """ResNet-34 (basic blocks).
 
-    Args:
-        input_shape, num_classes, include_top, pooling, classifier_activation,
-        name: as `build_resnet`.
+        21,797,672 parameters at 224x224x3 with 1000 classes (torchvision's count, which leaves
+        out BatchNorm running statistics; 21,814,696 counting them as Keras does).
+        """,
+        fixed=dict(depth=34),
+    ),
+    "resnet50": Variant(
+        """ResNet-50 (bottleneck blocks).
 
-    Returns:
-        A functional `keras.Model`.
+        25,636,712 parameters at 224x224x3 with 1000 classes, as keras.applications.ResNet50.
+        """,
+        fixed=dict(depth=50),
+    ),
+    "resnet101": Variant(
+        """ResNet-101 (bottleneck blocks).
 
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016.
-    """
-    return build_resnet(
-        depth=18,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+        44,707,176 parameters at 224x224x3 with 1000 classes, as keras.applications.ResNet101.
+        """,
+        fixed=dict(depth=101),
+    ),
+    "resnet152": Variant(
+        """ResNet-152 (bottleneck blocks).
 
+        60,419,944 parameters at 224x224x3 with 1000 classes, as keras.applications.ResNet152.
+        """,
+        fixed=dict(depth=152),
+    ),
+}
 
-@register_builder("resnet34")
-def resnet34(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    name="resnet34",
-):
-    """ResNet-34 (basic blocks).
+# ... and the CIFAR depths of section 4.2 (parameters with option A shortcuts, 32x32x3, 10 classes).
+CIFAR_RESNETS = {
+    "resnet20": Variant(
+        """CIFAR ResNet-20: n = 3 basic blocks per stage.
 
-    21,797,672 parameters at 224x224x3 with 1000 classes (torchvision's count, which
-    leaves out BatchNorm running statistics; 21,814,696 counting them as Keras does). Smallest input: 32x32.
+        271,098 parameters (269,722 trainable; the paper: 0.27M).
+        """,
+        fixed=dict(depth=20),
+    ),
+    "resnet32": Variant(
+        """CIFAR ResNet-32: n = 5 basic blocks per stage.
 
-    Args:
-        input_shape, num_classes, include_top, pooling, classifier_activation,
-        name: as `build_resnet`.
+        466,426 parameters (464,154 trainable; the paper: 0.46M).
+        """,
+        fixed=dict(depth=32),
+    ),
+    "resnet44": Variant(
+        """CIFAR ResNet-44: n = 7 basic blocks per stage.
 
-    Returns:
-        A functional `keras.Model`.
+        661,754 parameters (658,586 trainable; the paper: 0.66M).
+        """,
+        fixed=dict(depth=44),
+    ),
+    "resnet56": Variant(
+        """CIFAR ResNet-56: n = 9 basic blocks per stage.
 
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016.
-    """
-    return build_resnet(
-        depth=34,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+        857,082 parameters (853,018 trainable; the paper: 0.85M).
+        """,
+        fixed=dict(depth=56),
+    ),
+    "resnet110": Variant(
+        """CIFAR ResNet-110: n = 18 basic blocks per stage.
 
+        1,736,058 parameters (1,727,962 trainable; the paper: 1.7M).
+        """,
+        fixed=dict(depth=110),
+    ),
+}
 
-@register_builder("resnet50")
-def resnet50(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    name="resnet50",
-):
-    """ResNet-50 (bottleneck blocks).
-
-    25,636,712 parameters at 224x224x3 with 1000 classes, as keras.applications.ResNet50. Smallest input: 32x32.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, classifier_activation,
-        name: as `build_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016.
-    """
-    return build_resnet(
-        depth=50,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet101")
-def resnet101(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    name="resnet101",
-):
-    """ResNet-101 (bottleneck blocks).
-
-    44,707,176 parameters at 224x224x3 with 1000 classes, as keras.applications.ResNet101. Smallest input: 32x32.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, classifier_activation,
-        name: as `build_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016.
-    """
-    return build_resnet(
-        depth=101,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet152")
-def resnet152(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    classifier_activation="softmax",
-    name="resnet152",
-):
-    """ResNet-152 (bottleneck blocks).
-
-    60,419,944 parameters at 224x224x3 with 1000 classes, as keras.applications.ResNet152. Smallest input: 32x32.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, classifier_activation,
-        name: as `build_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016.
-    """
-    return build_resnet(
-        depth=152,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet20")
-def resnet20(
-    *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    pooling=None,
-    shortcut="a",
-    classifier_activation="softmax",
-    name="resnet20",
-):
-    """CIFAR ResNet-20: n = 3 basic blocks per stage; with
-    option A shortcuts, 271,098 parameters at 32x32x3 with 10 classes
-    (269,722 trainable; the paper: 0.27M).
-
-    Args:
-        input_shape, num_classes, include_top, pooling, shortcut,
-        classifier_activation, name: as `build_cifar_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016, section 4.2.
-    """
-    return build_cifar_resnet(
-        depth=20,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        shortcut=shortcut,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet32")
-def resnet32(
-    *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    pooling=None,
-    shortcut="a",
-    classifier_activation="softmax",
-    name="resnet32",
-):
-    """CIFAR ResNet-32: n = 5 basic blocks per stage; with
-    option A shortcuts, 466,426 parameters at 32x32x3 with 10 classes
-    (464,154 trainable; the paper: 0.46M).
-
-    Args:
-        input_shape, num_classes, include_top, pooling, shortcut,
-        classifier_activation, name: as `build_cifar_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016, section 4.2.
-    """
-    return build_cifar_resnet(
-        depth=32,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        shortcut=shortcut,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet44")
-def resnet44(
-    *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    pooling=None,
-    shortcut="a",
-    classifier_activation="softmax",
-    name="resnet44",
-):
-    """CIFAR ResNet-44: n = 7 basic blocks per stage; with
-    option A shortcuts, 661,754 parameters at 32x32x3 with 10 classes
-    (658,586 trainable; the paper: 0.66M).
-
-    Args:
-        input_shape, num_classes, include_top, pooling, shortcut,
-        classifier_activation, name: as `build_cifar_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016, section 4.2.
-    """
-    return build_cifar_resnet(
-        depth=44,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        shortcut=shortcut,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet56")
-def resnet56(
-    *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    pooling=None,
-    shortcut="a",
-    classifier_activation="softmax",
-    name="resnet56",
-):
-    """CIFAR ResNet-56: n = 9 basic blocks per stage; with
-    option A shortcuts, 857,082 parameters at 32x32x3 with 10 classes
-    (853,018 trainable; the paper: 0.85M).
-
-    Args:
-        input_shape, num_classes, include_top, pooling, shortcut,
-        classifier_activation, name: as `build_cifar_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016, section 4.2.
-    """
-    return build_cifar_resnet(
-        depth=56,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        shortcut=shortcut,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("resnet110")
-def resnet110(
-    *,
-    input_shape=(32, 32, 3),
-    num_classes=10,
-    include_top=True,
-    pooling=None,
-    shortcut="a",
-    classifier_activation="softmax",
-    name="resnet110",
-):
-    """CIFAR ResNet-110: n = 18 basic blocks per stage; with
-    option A shortcuts, 1,736,058 parameters at 32x32x3 with 10 classes
-    (1,727,962 trainable; the paper: 1.7M).
-
-    Args:
-        input_shape, num_classes, include_top, pooling, shortcut,
-        classifier_activation, name: as `build_cifar_resnet`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        He, Zhang, Ren & Sun, "Deep Residual Learning for Image
-        Recognition", CVPR 2016, section 4.2.
-    """
-    return build_cifar_resnet(
-        depth=110,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        shortcut=shortcut,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+globals().update(register_variants(build_resnet, IMAGENET_RESNETS))
+globals().update(register_variants(build_cifar_resnet, CIFAR_RESNETS))

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kerarch.registry import register_builder
+from kerarch.variants import Variant, register_variants
 from kerarch.vision.blocks import check_head_args, global_pool, min_input_check
 
 # Convolutions per stage (filters 64, 128, 256, 512, 512), configurations A, B, D, E.
@@ -47,7 +47,7 @@ def build_vgg(
         dropout: dropout after each hidden FC layer (paper: 0.5;
             keras.applications has none). No parameters.
         classifier_activation: activation of the output layer (None: logits).
-        name: model name (default `vgg{depth}`).
+        name: model name (default `vgg{depth}`, the registry key).
 
     Returns:
         A functional `keras.Model`.
@@ -84,157 +84,28 @@ def build_vgg(
     return keras.Model(inputs, x, name=name)
 
 
-@register_builder("vgg11")
-def vgg11(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    batch_norm=False,
-    dropout=0.5,
-    classifier_activation="softmax",
-    name="vgg11",
-):
-    """VGG-11 (configuration A): 132,863,336 parameters at 224x224x3, 1000 classes.
+# The registered variants.
+VGGS = {
+    "vgg11": Variant(
+        "VGG-11 (configuration A): 132,863,336 parameters at 224x224x3, 1000 classes.", fixed=dict(depth=11)
+    ),
+    "vgg13": Variant(
+        "VGG-13 (configuration B): 133,047,848 parameters at 224x224x3, 1000 classes.", fixed=dict(depth=13)
+    ),
+    "vgg16": Variant(
+        """VGG-16 (configuration D): 138,357,544 parameters at 224x224x3, 1000 classes.
 
-    Args:
-        input_shape, num_classes, include_top, pooling, batch_norm, dropout,
-        classifier_activation, name: as `build_vgg`.
+        Same count as keras.applications.VGG16.
+        """,
+        fixed=dict(depth=16),
+    ),
+    "vgg19": Variant(
+        """VGG-19 (configuration E): 143,667,240 parameters at 224x224x3, 1000 classes.
 
-    Returns:
-        A functional `keras.Model`.
+        Same count as keras.applications.VGG19.
+        """,
+        fixed=dict(depth=19),
+    ),
+}
 
-    Reference:
-        Simonyan & Zisserman, "Very Deep Convolutional Networks for
-        Large-Scale Image Recognition", ICLR 2015.
-    """
-    return build_vgg(
-        depth=11,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        batch_norm=batch_norm,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("vgg13")
-def vgg13(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    batch_norm=False,
-    dropout=0.5,
-    classifier_activation="softmax",
-    name="vgg13",
-):
-    """VGG-13 (configuration B): 133,047,848 parameters at 224x224x3, 1000 classes.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, batch_norm, dropout,
-        classifier_activation, name: as `build_vgg`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        Simonyan & Zisserman, "Very Deep Convolutional Networks for
-        Large-Scale Image Recognition", ICLR 2015.
-    """
-    return build_vgg(
-        depth=13,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        batch_norm=batch_norm,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("vgg16")
-def vgg16(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    batch_norm=False,
-    dropout=0.5,
-    classifier_activation="softmax",
-    name="vgg16",
-):
-    """VGG-16 (configuration D): 138,357,544 parameters at 224x224x3, 1000 classes.
-
-    Same count as keras.applications.VGG16.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, batch_norm, dropout,
-        classifier_activation, name: as `build_vgg`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        Simonyan & Zisserman, "Very Deep Convolutional Networks for
-        Large-Scale Image Recognition", ICLR 2015.
-    """
-    return build_vgg(
-        depth=16,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        batch_norm=batch_norm,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
-
-
-@register_builder("vgg19")
-def vgg19(
-    *,
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    include_top=True,
-    pooling=None,
-    batch_norm=False,
-    dropout=0.5,
-    classifier_activation="softmax",
-    name="vgg19",
-):
-    """VGG-19 (configuration E): 143,667,240 parameters at 224x224x3, 1000 classes.
-
-    Same count as keras.applications.VGG19.
-
-    Args:
-        input_shape, num_classes, include_top, pooling, batch_norm, dropout,
-        classifier_activation, name: as `build_vgg`.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Reference:
-        Simonyan & Zisserman, "Very Deep Convolutional Networks for
-        Large-Scale Image Recognition", ICLR 2015.
-    """
-    return build_vgg(
-        depth=19,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        include_top=include_top,
-        pooling=pooling,
-        batch_norm=batch_norm,
-        dropout=dropout,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
+globals().update(register_variants(build_vgg, VGGS))

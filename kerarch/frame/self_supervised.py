@@ -1,10 +1,11 @@
-"""What the self-supervised recipes share: unlabelled view pairs in, a linear probe against two baselines out.
+"""The SelfSupervised kind: unlabelled view pairs in, a linear probe against two baselines out.
 
-A subclass defines `Config` and `build_model` (a SimCLR or BYOL model,
-compiled); this base trains it on view pairs of unlabelled training images,
-then evaluates its frozen encoder with a linear probe next to the same
-architecture randomly initialised and trained with labels, draws the views
-and the features, and exports the encoder.
+A recipe defines `Config` and `build_model` (a SimCLR or BYOL model of
+`self.encoder_kwargs(data)`, compiled with `self.compile`); the kind trains
+it on view pairs of unlabelled training images, then evaluates its frozen
+encoder with a linear probe next to the same architecture randomly
+initialised and trained with labels, draws the views and the features, and
+exports the encoder.
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ from kerarch.config import SCHEDULES, RecipeConfig, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.errors import KerarchError
-from kerarch.frame import Recipe
+from kerarch.frame.recipe import Recipe
 from kerarch.selfsup.augment import random_view, two_views
 from kerarch.selfsup.heads import headless_encoder
 from kerarch.selfsup.probe import extract_features, linear_probe, pca_panels
@@ -42,11 +43,12 @@ class SelfSupervisedConfig(RecipeConfig):
     blur_probability: float = option(0.5, "Chance of a 3x3 Gaussian blur per view.", minimum=0.0)
     pretrain_examples: int = option(10_000, "Unlabelled training images for pretraining (0: all 60,000).", minimum=0)
     probe_examples: int = option(10_000, "Labelled training images the linear probes fit (0: all).", minimum=0)
-    supervised_baseline: bool = option(True, "Also train the encoder with labels (same images and epochs) and probe it.")
+    supervised_baseline: bool = option(True, "Also train the encoder with labels (same images and epochs) and "
+                                             "probe it.")
     pca_examples: int = option(2000, "Test images in the PCA picture.", minimum=10)
 
 
-class SelfSupervisedRecipe(Recipe):
+class SelfSupervised(Recipe):
     """Pretrain on view pairs, then linear probes of the pretrained, a random and a supervised encoder."""
 
     Config = SelfSupervisedConfig
@@ -102,12 +104,8 @@ class SelfSupervisedRecipe(Recipe):
         args = {"filters": cfg.filters, "convs_per_block": cfg.convs_per_block} if cfg.encoder == "simple_cnn" else {}
         return {"encoder": cfg.encoder, "input_shape": data.input_shape, "encoder_args": args}
 
-    def optimizer(self, steps_per_epoch):
-        """The configured optimizer, its schedule sized to `epochs` of `steps_per_epoch`."""
-        return self.make_optimizer(None, total_steps=self.config.epochs * steps_per_epoch)
-
     def supervised_encoder(self, data):
-        """The encoder architecture plus a softmax layer, trained with labels on the pretraining images for as many epochs.
+        """The encoder plus a softmax layer, trained with labels on the pretraining images for as many epochs.
 
         Returns (encoder, test accuracy of its own classifier).
         """
@@ -118,8 +116,9 @@ class SelfSupervisedRecipe(Recipe):
             encoder = headless_encoder(**self.encoder_kwargs(data), name="supervised_encoder")
             outputs = keras.layers.Dense(data.num_classes, activation="softmax", name="predictions")(encoder.output)
             classifier = keras.Model(encoder.input, outputs, name="supervised_classifier")
-            classifier.compile(optimizer=self.optimizer(math.ceil(len(images) / cfg.batch_size)),
-                               loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=self.jit_compile)
+            steps = cfg.epochs * math.ceil(len(images) / cfg.batch_size)
+            self.compile(classifier, data, optimizer=self.make_optimizer(data, total_steps=steps),
+                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         train = make_dataset(images, labels, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
                              map_fn=scale_images, augment_fn=pad_crop_flip(pad=2))
         classifier.fit(train, epochs=cfg.epochs, verbose=0, shuffle=False)  # tf.data shuffles
