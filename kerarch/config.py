@@ -23,6 +23,12 @@ def option(default, help, *, choices=None, minimum=None):
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def image_dataset_option(default):
+    """The `dataset` key of the recipes that train on 28x28 grey images (one wording, one choice list)."""
+    return option(default, "mnist (real MNIST after `make data`, else Fashion-MNIST with a notice) or fashion_mnist.",
+                  choices=IMAGE_DATASETS)
+
+
 def _listed(notes):
     """{name: note} as "a (note), b, c" for a key's help."""
     return ", ".join(f"{name} ({note})" if note else name for name, note in notes.items())
@@ -30,6 +36,8 @@ def _listed(notes):
 
 # Hidden-layer activations the recipes offer (Keras names).
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid")
+# The 28x28 grey-image datasets the image recipes train on.
+IMAGE_DATASETS = ("mnist", "fashion_mnist")
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from kerarch.config import option
+from kerarch.config import image_dataset_option, option
 from kerarch.frame import register_recipe
 from kerarch.frame.image_autoencoder import (
     ImageAutoencoder, ImageAutoencoderConfig, gaussian_corruption, pca_reconstructions, pixel_mse,
@@ -16,8 +16,7 @@ LOSSES = {"mse": "mean_squared_error", "bce": "binary_crossentropy"}
 
 @dataclasses.dataclass
 class AutoencoderFashionConfig(ImageAutoencoderConfig):
-    dataset: str = option("fashion_mnist", "fashion_mnist or mnist (falls back to Fashion-MNIST offline).",
-                          choices=("fashion_mnist", "mnist"))
+    dataset: str = image_dataset_option("fashion_mnist")
     latent_dim: int = option(32, "Size of the code; PCA keeps as many components.", minimum=1)
     loss: str = option("mse", "Reconstruction loss: mse or bce (cross-entropy on pixels in [0, 1]).", choices=LOSSES)
     denoise: bool = option(False, "Train as a denoising autoencoder: Gaussian noise on the inputs, clean targets.")

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from kerarch.config import ACTIVATIONS, SCHEDULES, option
+from kerarch.config import ACTIVATIONS, SCHEDULES, image_dataset_option, option
 from kerarch.data.augment import pad_crop_flip
 from kerarch.frame import ImageClassification, register_recipe
 from kerarch.frame.image_classification import ImageClassificationConfig
@@ -12,8 +12,7 @@ from kerarch.vision import lenet5
 @dataclasses.dataclass
 class LenetMnistConfig(ImageClassificationConfig):
     epochs: int = option(20, "Passes over the training data.", minimum=1)
-    dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
-                          choices=("mnist", "fashion_mnist"))
+    dataset: str = image_dataset_option("mnist")
     activation: str = option("tanh", "Hidden activation of LeNet-5 (tanh as in the paper).", choices=ACTIVATIONS)
     shift: int = option(2, "Augmentation: shift training digits by up to this many pixels (pad and random crop; "
                            "0: none).", minimum=0)

@@ -33,7 +33,8 @@ class LstmSentimentConfig(RecurrentOptions, TextClassificationConfig):
         "reviews.json, or a TSV folder (train.tsv, test.tsv, header sentence<TAB>label); default: the "
         "reviews.json `make data` installs in the Keras cache, else TFDS imdb_reviews.",
     )
-    embedding_dropout: float = option(0.0, "Rate at which whole embedding channels are dropped for a review "
+    dropout: float = option(0.5, "Dropout after each LSTM layer.", minimum=0.0)
+    embedding_dropout: float = option(0.4, "Rate at which whole embedding channels are dropped for a review "
                                            "(SpatialDropout1D).", minimum=0.0)
     pooling: str = option("last", "What the classifier reads: the LSTM's last state, or the mean of its outputs "
                                   "over the review's tokens.", choices=("last", "mean"))

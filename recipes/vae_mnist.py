@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from kerarch.config import option
+from kerarch.config import image_dataset_option, option
 from kerarch.frame import register_recipe
 from kerarch.frame.image_autoencoder import ImageAutoencoder, ImageAutoencoderConfig, elbo_metrics
 from kerarch.generative import vae
@@ -13,8 +13,7 @@ from kerarch.generative import vae
 @dataclasses.dataclass
 class VaeMnistConfig(ImageAutoencoderConfig):
     epochs: int = option(15, "Passes over the training data.", minimum=1)
-    dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
-                          choices=("mnist", "fashion_mnist"))
+    dataset: str = image_dataset_option("mnist")
     latent_dim: int = option(2, "Size of z; 2 also draws the latent-space map and the decoded manifold.", minimum=1)
     beta: float = option(1.0, "Weight of the KL term (1: the VAE's ELBO; >1: beta-VAE).", minimum=0.0)
     grid_size: int = option(10, "Sample and manifold grids are grid_size x grid_size images.", minimum=2)

@@ -23,7 +23,7 @@ import logging
 import keras
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import RecipeConfig, image_dataset_option, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.splits import split_validation
 from kerarch.errors import KerarchError
@@ -40,8 +40,7 @@ log = logging.getLogger("kerarch")
 class ComparisonConfig(RecipeConfig):
     """Keys of a comparison on a named image-classification dataset (the variants share epochs, batch and seed)."""
 
-    dataset: str = option("fashion_mnist", "fashion_mnist or mnist (falls back to Fashion-MNIST offline).",
-                          choices=("fashion_mnist", "mnist"))
+    dataset: str = image_dataset_option("fashion_mnist")
     validation_examples: int = option(5000, "Training examples held out for the validation curves.", minimum=1)
     train_examples: int = option(0, "Use only this many training examples (0: all the rest).", minimum=0)
     export: bool = option(False, "Export the chosen variant (the best, or the one the recipe names; off: the product "

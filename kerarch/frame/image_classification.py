@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import RecipeConfig, image_dataset_option, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.data.splits import split_validation
@@ -37,8 +37,7 @@ log = logging.getLogger("kerarch")
 class ImageClassificationConfig(RecipeConfig):
     """Keys of every image classifier: the dataset, the validation share and a training subset."""
 
-    dataset: str = option("fashion_mnist", "fashion_mnist, or mnist (falls back to Fashion-MNIST offline).",
-                          choices=("fashion_mnist", "mnist"))
+    dataset: str = image_dataset_option("fashion_mnist")
     validation_examples: int = option(5000, "Training examples held out for validation (best checkpoint).", minimum=1)
     train_examples: int = option(0, "Use only this many training examples (0: all); for quick runs.", minimum=0)
 

@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from kerarch.config import RecipeConfig, option
+from kerarch.config import RecipeConfig, image_dataset_option, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.frame.recipe import Recipe
 from kerarch.generative.fid import FidLenet, fid_report, intra_class_fid, per_class_label_accuracy, to_unit_range
@@ -40,8 +40,7 @@ class ImageGanConfig(RecipeConfig):
     """Keys every GAN recipe on 28x28 images accepts."""
 
     epochs: int = option(4, "Passes over the training data (4 fit a 2-core CPU in under 10 minutes).", minimum=1)
-    dataset: str = option("mnist", "mnist (falls back to Fashion-MNIST offline) or fashion_mnist.",
-                          choices=("mnist", "fashion_mnist"))
+    dataset: str = image_dataset_option("mnist")
     latent_dim: int = option(64, "Size of the noise vector z.", minimum=1)
     filters: int = option(32, "Generator/discriminator base width (the paper's 64 is ~3x slower on a CPU).", minimum=1)
     learning_rate: float = option(2e-4, "Learning rate of both networks (paper: Adam, 2e-4).", minimum=0.0)

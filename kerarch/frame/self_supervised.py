@@ -15,7 +15,7 @@ import typing
 import keras
 import numpy as np
 
-from kerarch.config import SCHEDULES, RecipeConfig, option
+from kerarch.config import SCHEDULES, RecipeConfig, image_dataset_option, option
 from kerarch.data import load_image_classification, make_dataset, scale_images
 from kerarch.data.augment import pad_crop_flip
 from kerarch.errors import KerarchError
@@ -29,8 +29,7 @@ from kerarch.plots import image_grid, read_metrics_csv
 @dataclasses.dataclass
 class SelfSupervisedConfig(RecipeConfig):
     batch_size: int = option(256, "Global batch size of view pairs (whole batches only).", minimum=2)
-    dataset: str = option("fashion_mnist", "fashion_mnist, or mnist (falls back to Fashion-MNIST offline).",
-                          choices=("fashion_mnist", "mnist"))
+    dataset: str = image_dataset_option("fashion_mnist")
     encoder: str = option("simple_cnn", "Registered vision builder used headless as the encoder (it must take "
                           "include_top), e.g. simple_cnn, lenet5, resnet20.")
     filters: typing.Tuple[int, ...] = option((16, 32, 64), "simple_cnn only: channels of each block.")
