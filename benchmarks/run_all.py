@@ -7,6 +7,8 @@ Measures on this machine, and writes benchmarks/results/<timestamp>.json:
 - mobilenet_int8_sizes: float vs full-integer int8 TFLite (per-channel and
   per-tensor weight scales) size and latency of
   MobileNetV2 at 32x32x1, 10 classes, for several width multipliers.
+- import_time: `import kerarch` against `import keras_hub` (benchmarks/import_time.py),
+  medians of fresh processes under JAX, goal <= 1.25x.
 - gan_mnist_default_run: wall time of `kerarch run gan-mnist` with its
   defaults against the goal of 10 minutes on a 2-core CPU (set-up excluded).
 """
@@ -148,10 +150,19 @@ def gan_mnist_default_run():
             "run_dir": str(summary_path.parent), "metrics": summary["metrics"]}
 
 
+def import_time():
+    """benchmarks/import_time.py: `import kerarch` against `import keras_hub` in fresh processes."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from import_time import import_time as measure
+
+    return measure()
+
+
 BENCHMARKS = {
     "train_throughput": train_throughput,
     "tflite_latency": tflite_latency,
     "mobilenet_int8_sizes": mobilenet_int8_sizes,
+    "import_time": import_time,
     "gan_mnist_default_run": gan_mnist_default_run,
 }
 

@@ -15,8 +15,8 @@ and a wrong keyword raises the usual TypeError.
 
 import dataclasses
 import inspect
-import re
 
+from kerarch.index import variant_docstring
 from kerarch.registry import register_builder
 
 
@@ -72,15 +72,5 @@ def _variant(base, key, variant):
     builder.__name__ = builder.__qualname__ = key
     builder.__module__ = base.__module__
     builder.__signature__ = signature
-    builder.__doc__ = _docstring(variant.summary, base.__doc__, drop=variant.fixed)
+    builder.__doc__ = variant_docstring(variant.summary, base.__doc__, drop=variant.fixed)
     return builder
-
-
-def _docstring(summary, base_doc, *, drop):
-    """The variant's summary, then the base docstring without its first line and the `drop` arguments."""
-    body = inspect.cleandoc(base_doc).split("\n", 1)[1].strip("\n") + "\n"
-    for argument in drop:
-        # A Google-style entry: "    name: text" and its deeper-indented continuation lines.
-        body = re.sub(rf"^( +){argument}: .*\n(?:\1 +\S.*\n)*", "", body, flags=re.MULTILINE)
-    lines = f"{inspect.cleandoc(summary)}\n\n{body}".rstrip().splitlines()
-    return "\n".join([lines[0]] + [f"    {line}" if line else "" for line in lines[1:]]) + "\n"

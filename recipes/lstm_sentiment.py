@@ -24,7 +24,7 @@ class LstmSentimentConfig(RecurrentOptions, TextClassificationConfig):
     batch_size: int = option(64, "Global batch size, split across replicas.", minimum=1)
     schedule: str = option("cosine", "Learning-rate schedule (cosine: from learning_rate to 0 over the run).",
                            choices=SCHEDULES)
-    sequence_length: int = option(400, "Tokens per review: longer reviews are cut (see keep), shorter ones padded.",
+    sequence_length: int = option(600, "Tokens per review: longer reviews are cut (see keep), shorter ones padded.",
                                   minimum=1)
     validation_examples: int = option(2500, "Training examples held out for validation (best checkpoint).", minimum=1)
     dataset: str = option("imdb_reviews", "IMDB movie reviews (binary sentiment).", choices=("imdb_reviews",))

@@ -102,7 +102,10 @@ def test_cli_info_prints_defaults(capsys):
         (["run", "lenet-mnis"], "Unknown recipe 'lenet-mnis'. Did you mean: lenet-mnist"),
         (["run", "lenet-mnist", "learning_rat=0.1"], "Unknown key 'learning_rat'"),
         (["run", "lenet-mnist", "epochs=1.5"], "not a valid int"),
-        (["info", "gan"], "Unknown recipe 'gan'"),
+        (["run", "lenet-mnist", "--learning-rat", "0.1"], "Unknown key 'learning_rat'"),
+        (["run", "lenet-mnist", "--epochs=1.5"], "not a valid int"),
+        (["run", "lenet-mnist", "--epochs"], "Expected a value after --epochs"),
+        (["info", "gan"], "Unknown recipe or builder 'gan'. Did you mean:"),
         (["export", "no/such/run"], "is not a run folder"),
     ],
 )

@@ -14,7 +14,7 @@ from kerarch.training.pruning import (
     sparsity_report,
     strip_pruning,
 )
-from recipes.mobilenet_fashion_int8 import MobilenetFashionInt8Config
+from kerarch_recipes.mobilenet_fashion_int8 import MobilenetFashionInt8Config
 
 
 def test_polynomial_sparsity_follows_zhu_and_gupta():

@@ -249,7 +249,7 @@ def test_bert_heads_match_keras_hub():
     head = hub_mlm.get_layer("mlm_head")
     model.get_layer("mlm_dense").set_weights(head._intermediate_dense.get_weights())
     model.get_layer("mlm_layer_norm").set_weights(head._intermediate_layer_norm.get_weights())
-    model.get_layer("mlm_bias").set_weights([keras.ops.convert_to_numpy(head._bias)])
+    model.get_layer("mlm_bias").set_weights([keras.ops.convert_to_numpy(head._bias)[None]])  # one-row Embedding
     inputs = token_inputs(model)
     assert_outputs_close(as_numpy(model(inputs))["mlm_logits"], as_numpy(hub_mlm(inputs)), atol=1e-4)
     classifier = BUILDERS.get("bert_classifier")(**dict(TINY_BERT, num_classes=3))

@@ -14,7 +14,7 @@ import keras
 
 import kerarch
 from builder_checks import check_builder
-from kerarch.vision.blocks import ScaledResidual
+from kerarch.vision.blocks import scaled_residual
 
 VISION_BUILDERS = [
     "alexnet",
@@ -298,15 +298,15 @@ def test_inception_v1_aux_heads(tmp_path):
 
 
 def test_scaled_residual_block_round_trip(tmp_path):
-    # Inception-ResNet's residual block (and its custom layer) on a tiny input.
+    # Inception-ResNet's residual block (its scaling is keras.ops in the graph) on a tiny input.
     from kerarch.vision.inception_resnet import inception_resnet_block
 
     inputs = keras.Input((5, 5, 16))
     x = inception_resnet_block(inputs, block_type="block35", scale=0.17, name="block35_1")
     model = keras.Model(inputs, x, name="block35")
     check_builder(model, input_shape=(5, 5, 16), output_shape=(5, 5, 16), tmp_path=tmp_path)
-    layer = ScaledResidual(0.5)
-    np.testing.assert_allclose(np.asarray(layer([np.ones((1, 2)), np.full((1, 2), 4.0)])), np.full((1, 2), 3.0))
+    result = scaled_residual(np.ones((1, 2), "float32"), np.full((1, 2), 4.0, "float32"), 0.5)
+    np.testing.assert_allclose(np.asarray(result), np.full((1, 2), 3.0))
 
 
 # ------------------------------------------------------------ shapes

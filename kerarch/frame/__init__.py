@@ -8,9 +8,8 @@ A recipe subclasses the kind that fits it and says only what is its own
 
 import importlib
 
-from kerarch.frame.recipe import Recipe, get_recipe, register_recipe, reexport, run_recipe  # noqa: F401
-
-# Kind name -> module under kerarch.frame; imported on first use, so `kerarch.frame` stays light.
+# Public name -> module under kerarch.frame; imported on first use, so `kerarch.frame` stays light.
+_RECIPE = {name: "recipe" for name in ("Recipe", "get_recipe", "register_recipe", "reexport", "run_recipe")}
 _KINDS = {
     "ImageClassification": "image_classification",
     "TextClassification": "text_classification",
@@ -30,6 +29,11 @@ _KINDS = {
 
 
 def __getattr__(name):
-    if name in _KINDS:
-        return getattr(importlib.import_module(f"kerarch.frame.{_KINDS[name]}"), name)
+    module = _KINDS.get(name) or _RECIPE.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f"kerarch.frame.{module}"), name)
     raise AttributeError(f"module 'kerarch.frame' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_RECIPE) + list(_KINDS))

@@ -22,6 +22,7 @@ import keras
 
 from kerarch.config import RecipeConfig, from_dict, parse_overrides, to_dict
 from kerarch.errors import KerarchError
+from kerarch.index import first_sentence
 from kerarch.registry import RECIPES
 from kerarch.training.callbacks import build_optimizers, default_callbacks, progress_verbosity
 from kerarch.training.distribute import (
@@ -73,7 +74,8 @@ class Recipe:
 
     @classmethod
     def description(cls):
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        """The docstring's first sentence (what `kerarch list` shows)."""
+        return first_sentence(cls.__doc__)
 
     # --- steps a recipe defines -------------------------------------------------
     def load_data(self):

@@ -201,6 +201,11 @@ def vae(*, image_shape=(28, 28, 1), latent_dim=2, kind="conv", filters=32, hidde
     model's own negative ELBO. Build it before `fit` by calling it once or
     let `fit` build it.
 
+    Saved models: the `.keras` file needs kerarch's `VAE` class to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`):
+    a `keras.Model` subclass, for its own loss (`compute_loss`) and
+    sampling layer. Its `encoder` and `decoder` are plain functional models.
+
     Reference:
         Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
     """

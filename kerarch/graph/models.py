@@ -75,6 +75,12 @@ def gcn(*, num_features=1433, num_classes=7, hidden_units=(16,), dropout=0.5, l2
     Returns:
         A functional `keras.Model` [(N, F), (2, E) int32] -> (N, num_classes).
 
+    Saved models: the `.keras` file needs kerarch's `GCNConv` to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`).
+    A custom layer is unavoidable here: the node count N is the batch axis,
+    unknown when the graph is built, and `keras.ops.segment_sum` in a
+    functional graph takes its segment count as a constant.
+
     Reference:
         Kipf & Welling, "Semi-Supervised Classification with Graph
         Convolutional Networks", ICLR 2017.
@@ -105,6 +111,12 @@ def graphsage(*, num_features=1433, num_classes=7, hidden_units=(64,), dropout=0
 
     Returns:
         A functional `keras.Model` [(N, F), (2, E) int32] -> (N, num_classes).
+
+    Saved models: the `.keras` file needs kerarch's `SAGEConv` to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`).
+    A custom layer is unavoidable here: the node count N is the batch axis,
+    unknown when the graph is built, and `keras.ops.segment_sum` in a
+    functional graph takes its segment count as a constant.
 
     Reference:
         Hamilton, Ying & Leskovec, "Inductive Representation Learning on
@@ -144,6 +156,12 @@ def gat(*, num_features=1433, num_classes=7, hidden_units=(8,), heads=8, output_
     Returns:
         A functional `keras.Model` [(N, F), (2, E) int32] -> (N, num_classes).
 
+    Saved models: the `.keras` file needs kerarch's `GATConv` to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`).
+    A custom layer is unavoidable here: the node count N is the batch axis,
+    unknown when the graph is built, and `keras.ops.segment_sum` in a
+    functional graph takes its segment count as a constant.
+
     Reference:
         Velickovic, Cucurull, Casanova, Romero, Lio & Bengio, "Graph
         Attention Networks", ICLR 2018.
@@ -179,6 +197,12 @@ def gcn_graph_classifier(*, num_features=16, num_classes=2, hidden_units=(64, 64
 
     Returns:
         A functional `keras.Model` [(N, F), (2, E), (N,)] -> (G, num_classes).
+
+    Saved models: the `.keras` file needs kerarch's `GCNConv` and `GraphMeanPooling` to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`).
+    A custom layer is unavoidable here: the node count N is the batch axis,
+    unknown when the graph is built, and `keras.ops.segment_sum` in a
+    functional graph takes its segment count as a constant.
 
     Reference:
         Kipf & Welling, "Semi-Supervised Classification with Graph

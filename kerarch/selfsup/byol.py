@@ -151,6 +151,11 @@ def byol(*, input_shape=(28, 28, 1), encoder="simple_cnn", encoder_args=None, pr
     Returns:
         A `BYOL` model (compile it with an optimizer only).
 
+    Saved models: the `.keras` file needs kerarch's `BYOL` class to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`):
+    a `keras.Model` subclass, for its target network updated in
+    `train_step`. Its `encoder` is a plain functional model.
+
     Reference:
         Grill et al., "Bootstrap Your Own Latent: A New Approach to
         Self-Supervised Learning", NeurIPS 2020.

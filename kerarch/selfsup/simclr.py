@@ -91,6 +91,11 @@ def simclr(*, input_shape=(28, 28, 1), encoder="simple_cnn", encoder_args=None, 
     Returns:
         A `SimCLR` model (compile it with an optimizer only).
 
+    Saved models: the `.keras` file needs kerarch's `SimCLR` class to load
+    (`keras.saving.load_model(path, custom_objects=kerarch.custom_objects())`):
+    a `keras.Model` subclass, for its own contrastive loss. Its
+    `encoder` is a plain functional model.
+
     Reference:
         Chen, Kornblith, Norouzi & Hinton, "A Simple Framework for
         Contrastive Learning of Visual Representations", ICML 2020.

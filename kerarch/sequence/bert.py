@@ -10,7 +10,7 @@ from keras import layers, ops
 
 from kerarch.registry import register_builder
 from kerarch.sequence.common import (
-    BiasAdd,
+    bias_add,
     copy_weights,
     gelu_approximate,
     load_preset,
@@ -87,12 +87,12 @@ def _bert_encoder(*, vocabulary_size, num_layers, num_heads, hidden_dim, interme
 def _pretraining_head(inputs, sequence, pooled, embedding):
     """Masked-LM and next-sentence logits; adds the `mask_positions` input."""
     inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
-    # MaskedLMHead's computation spelled out with plain layers (why: see common.BiasAdd).
+    # MaskedLMHead's computation spelled out with plain layers (why: see common.bias_add).
     x = ops.take_along_axis(sequence, ops.expand_dims(inputs["mask_positions"], -1), axis=1)  # (B, M, H)
     x = layers.Dense(embedding.output_dim, activation="gelu", kernel_initializer=_init(), name="mlm_dense")(x)
     x = layers.LayerNormalization(epsilon=1e-5, name="mlm_layer_norm")(x)
     x = embedding(x, reverse=True)  # (B, M, V), tied to the input embedding
-    mlm_logits = BiasAdd(name="mlm_bias")(x)
+    mlm_logits = bias_add(x, name="mlm_bias")
     nsp_logits = layers.Dense(2, kernel_initializer=_init(), name="nsp_logits")(pooled)
     return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 

@@ -3,41 +3,32 @@
 import difflib
 
 import keras
+import keras_hub  # noqa: F401  (registers "keras_hub>gelu_approximate")
+from keras import ops
 
 from kerarch.errors import KerarchError
 
 
-@keras.saving.register_keras_serializable(package="kerarch")
-def gelu_approximate(x):
-    """GELU with the tanh approximation, as BERT and GPT's original code used it."""
-    return keras.activations.gelu(x, approximate=True)
+# GELU with the tanh approximation, as BERT and GPT's original code used it:
+# keras-hub's own registered function ("keras_hub>gelu_approximate"), so a
+# saved model needs only keras and keras_hub to load.
+gelu_approximate = keras.saving.get_registered_object("keras_hub>gelu_approximate")
 
 
-# keras.layers has no layer that only adds a learned bias, and keras-hub's
-# MaskedLMHead (which holds one) does not fit a plain functional model: its
-# config embeds a copy of the tied token embedding, so
-# `Model.from_config(model.get_config())` unties the weights (+V*H params).
-@keras.saving.register_keras_serializable(package="kerarch")
-class BiasAdd(keras.layers.Layer):
-    """Adds a learned bias vector over the last axis."""
+def bias_add(x, *, name):
+    """`x` plus a learned bias vector over its last axis, with stock layers only.
 
-    def __init__(self, bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-
-    def build(self, input_shape):
-        self.bias = self.add_weight(name="bias", shape=(input_shape[-1],), initializer=self.bias_initializer)
-
-    def call(self, inputs):
-        return inputs + keras.ops.cast(self.bias, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config["bias_initializer"] = keras.initializers.serialize(self.bias_initializer)
-        return config
+    keras.layers has no layer that only adds a learned bias, and keras-hub's
+    MaskedLMHead (which holds one) does not fit a plain functional model: its
+    config embeds a copy of the tied token embedding, so
+    `Model.from_config(model.get_config())` unties the weights (+V*H params).
+    The bias is the one row of an `Embedding(1, D)` (zeros at init; weight
+    shape (1, D)), looked up at index 0 for every position of `x` and added
+    with `keras.ops`, so a saved model needs no kerarch object.
+    """
+    zeros = ops.zeros_like(x[..., 0], dtype="int32")  # index 0 at every position of x
+    bias = keras.layers.Embedding(1, x.shape[-1], embeddings_initializer="zeros", name=name)(zeros)  # (..., D)
+    return ops.add(x, ops.cast(bias, x.dtype))
 
 
 def resolve_config(family, configs, config, **overrides):

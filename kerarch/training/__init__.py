@@ -1,5 +1,29 @@
-"""Training: distribution strategies, callbacks, runs."""
+"""Training: distribution strategies, callbacks, runs.
 
-from kerarch.training.callbacks import BestCheckpoint, ResumableBackup, SampleGrid, default_callbacks  # noqa: F401
-from kerarch.training.distribute import make_strategy, set_precision, split_cpu  # noqa: F401
-from kerarch.training.run import Run  # noqa: F401
+The names below load their module on first use, so importing one
+submodule (`kerarch.training.losses`) does not load them all.
+"""
+
+import importlib
+
+# Public name -> module under kerarch.training.
+_EXPORTS = {
+    "BestCheckpoint": "callbacks",
+    "ResumableBackup": "callbacks",
+    "SampleGrid": "callbacks",
+    "default_callbacks": "callbacks",
+    "make_strategy": "distribute",
+    "set_precision": "distribute",
+    "split_cpu": "distribute",
+    "Run": "run",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"kerarch.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'kerarch.training' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,4 +1,6 @@
-"""Computer-vision builders: LeNet-5 to ViT."""
+"""Computer-vision builders: LeNet-5 to ViT, with keras.applications' arguments (`weights`,
+`input_tensor`, `classes`) and `preprocess_input(name)`; see `kerarch.vision.applications`.
+"""
 
 from kerarch.vision.lenet import lenet5  # noqa: F401
 from kerarch.vision.alexnet import alexnet  # noqa: F401,E402
@@ -25,3 +27,4 @@ from kerarch.vision.mobilenet import (  # noqa: F401,E402
 )
 from kerarch.vision.vit import vit  # noqa: F401,E402
 from kerarch.vision.simple_cnn import simple_cnn  # noqa: F401,E402
+from kerarch.vision.applications import preprocess_input  # noqa: F401,E402

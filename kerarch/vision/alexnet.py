@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from kerarch.registry import register_builder
+from kerarch.vision.applications import image_input, keras_application
 from kerarch.vision.blocks import check_head_args, global_pool, min_input_check
 
 # (filters, kernel, stride, padding, max-pool after) for conv1..conv5, as torchvision.
@@ -18,6 +19,7 @@ _MIN_SIZE = 63
 
 
 @register_builder("alexnet")
+@keras_application("alexnet")
 def alexnet(
     *,
     input_shape=(224, 224, 3),
@@ -39,6 +41,9 @@ def alexnet(
     any input with 1000 classes (224x224x3 is the reference). Smallest input:
     63x63.
 
+    Preprocessing: `kerarch.vision.preprocess_input("alexnet")`, mode "torch"
+    (torchvision's AlexNet weights' normalisation).
+
     Args:
         input_shape: (height, width, channels), at least 63x63.
         num_classes: classes of the classifier.
@@ -51,6 +56,11 @@ def alexnet(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("alexnet", input_shape=(64, 64, 3), classes=10)
+        >>> model.output_shape
+        (None, 10)
+
     Reference:
         Krizhevsky, Sutskever & Hinton, "ImageNet Classification with Deep
         Convolutional Neural Networks", NeurIPS 2012; Krizhevsky, "One weird
@@ -58,7 +68,7 @@ def alexnet(
     """
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     min_input_check(input_shape, _MIN_SIZE, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = inputs
     for i, (filters, kernel, stride, pad, pool) in enumerate(_CONVS, start=1):
         x = layers.ZeroPadding2D(pad, name=f"conv{i}_pad")(x)

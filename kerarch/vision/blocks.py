@@ -1,11 +1,11 @@
 """Building blocks shared by the vision builders.
 
-Tensor-in/tensor-out functions and the two small custom layers they need.
-Everything here uses `keras.layers` / `keras.ops` only, so the models run on
-the TensorFlow, JAX and PyTorch backends and survive a `.keras` round trip.
+Tensor-in/tensor-out functions. Everything here uses stock `keras.layers`
+and `keras.ops` only (no custom layers), so the models run on the
+TensorFlow, JAX and PyTorch backends and a saved `.keras` file loads with
+Keras alone.
 """
 
-import keras
 from keras import layers
 from keras import ops
 
@@ -201,50 +201,20 @@ def depthwise_separable_block(
     return x
 
 
-@keras.saving.register_keras_serializable(package="kerarch")
-class ScaledResidual(keras.layers.Layer):
+def scaled_residual(shortcut, residual, scale):
     """`shortcut + scale * residual`, the Inception-ResNet residual scaling.
 
-    Call it on `[shortcut, residual]`.
-
-    Args:
-        scale: the constant factor on the residual branch.
+    Plain `keras.ops` calls in the functional graph (no custom layer), so a
+    saved model loads with Keras alone.
     """
-
-    def __init__(self, scale, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = float(scale)
-
-    def call(self, inputs):
-        shortcut, residual = inputs
-        return ops.add(shortcut, ops.multiply(residual, self.scale))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+    return ops.add(shortcut, ops.multiply(residual, float(scale)))
 
 
-@keras.saving.register_keras_serializable(package="kerarch")
-class ChannelZeroPad(keras.layers.Layer):
-    """Pads the channel axis with zeros: the "option A" ResNet shortcut.
+def channel_zero_pad(x, pad):
+    """Pads the channel axis with `pad` zeros: the "option A" ResNet shortcut.
 
-    Args:
-        pad: total channels to add, split as evenly as possible (extra one after).
+    The zeros are split as evenly as possible (the extra one after). A
+    `keras.ops.pad` call in the functional graph (no custom layer, no weights).
     """
-
-    def __init__(self, pad, **kwargs):
-        super().__init__(**kwargs)
-        self.pad = int(pad)
-
-    def call(self, inputs):
-        before = self.pad // 2
-        return ops.pad(inputs, [[0, 0], [0, 0], [0, 0], [before, self.pad - before]])
-
-    def compute_output_shape(self, input_shape):
-        channels = None if input_shape[-1] is None else input_shape[-1] + self.pad
-        return (*input_shape[:-1], channels)
-
-    def get_config(self):
-        return {**super().get_config(), "pad": self.pad}
+    before = int(pad) // 2
+    return ops.pad(x, [[0, 0], [0, 0], [0, 0], [before, int(pad) - before]])

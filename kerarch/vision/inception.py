@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from kerarch.registry import register_builder
+from kerarch.vision.applications import image_input, keras_application
 from kerarch.vision.blocks import check_head_args, classifier_head, conv_bn, min_input_check
 
 
@@ -97,6 +98,7 @@ def _v1_aux_head(x, num_classes, classifier_activation, name):
 
 
 @register_builder("inception_v1")
+@keras_application("inception_v1")
 def inception_v1(
     *,
     input_shape=(224, 224, 3),
@@ -122,6 +124,9 @@ def inception_v1(
     Reductions are 'same'-padded, so any input size works without the
     auxiliary heads; with them the input must be at least 65x65.
 
+    Preprocessing: `kerarch.vision.preprocess_input("inception_v1")`, mode "tf":
+    [-1, 1].
+
     Args:
         input_shape: (height, width, channels).
         num_classes: classes of the classifier(s).
@@ -135,6 +140,11 @@ def inception_v1(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("inception_v1", classes=10, aux_heads=True)
+        >>> len(model.outputs)
+        3
+
     Reference:
         Szegedy et al., "Going Deeper with Convolutions", CVPR 2015.
     """
@@ -143,7 +153,7 @@ def inception_v1(
         raise ValueError("aux_heads=True needs include_top=True.")
     if aux_heads:
         min_input_check(input_shape, 65, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = _v1_conv(inputs, 64, 7, strides=2, name="conv1")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     x = _v1_conv(x, 64, 1, name="conv2_reduce")
@@ -270,6 +280,7 @@ _V3_MODULES = (
 
 
 @register_builder("inception_v3")
+@keras_application("inception_v3")
 def inception_v3(
     *,
     input_shape=(299, 299, 3),
@@ -288,6 +299,9 @@ def inception_v3(
     auxiliary head. 23,851,784 parameters at 299x299x3 with 1000 classes.
     Smallest input: 75x75.
 
+    Preprocessing: `kerarch.vision.preprocess_input("inception_v3")`, mode "tf":
+    [-1, 1], as keras.applications; `weights="imagenet"` loads its weights.
+
     Args:
         input_shape: (height, width, channels), at least 75x75.
         num_classes: classes of the classifier.
@@ -299,13 +313,18 @@ def inception_v3(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("inception_v3", weights="imagenet")
+        >>> x = kerarch.vision.preprocess_input("inception_v3")(images)  # (B, 299, 299, 3), 0-255
+        >>> probabilities = model.predict(x)
+
     Reference:
         Szegedy, Vanhoucke, Ioffe, Shlens & Wojna, "Rethinking the Inception
         Architecture for Computer Vision", CVPR 2016.
     """
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     min_input_check(input_shape, 75, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = inception_v3_stem(inputs)
     for i, (module, kwargs) in enumerate(_V3_MODULES):
         x = module(x, name=f"mixed{i}", **kwargs)
@@ -406,6 +425,7 @@ _V4_STAGES = (
 
 
 @register_builder("inception_v4")
+@keras_application("inception_v4")
 def inception_v4(
     *,
     input_shape=(299, 299, 3),
@@ -428,6 +448,9 @@ def inception_v4(
     statistics, count 42,679,816 for the same graph. Layer names follow
     TF-slim's modules (mixed_3a ... mixed_7d). Smallest input: 75x75.
 
+    Preprocessing: `kerarch.vision.preprocess_input("inception_v4")`, mode "tf":
+    [-1, 1] (TF-slim's weights).
+
     Args:
         input_shape: (height, width, channels), at least 75x75.
         num_classes: classes of the classifier.
@@ -440,13 +463,18 @@ def inception_v4(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> backbone = kerarch.build("inception_v4", include_top=False, pooling="avg", input_shape=(75, 75, 3))
+        >>> backbone.output_shape
+        (None, 1536)
+
     Reference:
         Szegedy, Ioffe, Vanhoucke & Alemi, "Inception-v4, Inception-ResNet
         and the Impact of Residual Connections on Learning", AAAI 2017.
     """
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     min_input_check(input_shape, 75, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = inception_v4_stem(inputs)
     for module, repeats, prefix, first in _V4_STAGES:
         for i in range(repeats):

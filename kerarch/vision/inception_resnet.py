@@ -4,7 +4,8 @@ import keras
 from keras import layers
 
 from kerarch.registry import register_builder
-from kerarch.vision.blocks import ScaledResidual, check_head_args, classifier_head, min_input_check
+from kerarch.vision.applications import image_input, keras_application
+from kerarch.vision.blocks import check_head_args, classifier_head, min_input_check, scaled_residual
 from kerarch.vision.inception import (
     concat,
     inception_branches,
@@ -35,7 +36,7 @@ def inception_resnet_block(x, *, block_type, scale, activation="relu", name):
     """
     mixed = concat(inception_branches(x, _RESIDUAL_BRANCHES[block_type], name), f"{name}_mixed")
     up = layers.Conv2D(x.shape[-1], 1, use_bias=True, name=f"{name}_conv")(mixed)
-    x = ScaledResidual(scale, name=f"{name}_scale")([x, up])
+    x = scaled_residual(x, up, scale)  # keras.ops, no layer
     if activation is not None:
         x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
@@ -70,6 +71,7 @@ _STAGES = (
 
 
 @register_builder("inception_resnet_v2")
+@keras_application("inception_resnet_v2")
 def inception_resnet_v2(
     *,
     input_shape=(299, 299, 3),
@@ -88,6 +90,9 @@ def inception_resnet_v2(
     55,873,736 parameters at 299x299x3 with 1000 classes. Smallest input:
     75x75.
 
+    Preprocessing: `kerarch.vision.preprocess_input("inception_resnet_v2")`,
+    mode "tf": [-1, 1], as keras.applications; `weights="imagenet"` loads its weights.
+
     Args:
         input_shape: (height, width, channels), at least 75x75.
         num_classes: classes of the classifier.
@@ -99,13 +104,18 @@ def inception_resnet_v2(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> backbone = kerarch.build("inception_resnet_v2", include_top=False, pooling="avg", input_shape=(75, 75, 3))
+        >>> backbone.output_shape
+        (None, 1536)
+
     Reference:
         Szegedy, Ioffe, Vanhoucke & Alemi, "Inception-v4, Inception-ResNet
         and the Impact of Residual Connections on Learning", AAAI 2017.
     """
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     min_input_check(input_shape, 75, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = _mixed_5b(inception_v3_stem(inputs))
     for block_type, repeats, scale, reduction in _STAGES:
         for i in range(1, repeats + 1):

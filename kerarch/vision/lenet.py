@@ -4,12 +4,14 @@ import keras
 from keras import layers
 
 from kerarch.registry import register_builder
+from kerarch.vision.applications import image_input, keras_application
 
 # LeNet-5 reads a 32x32 field; MNIST's 28x28 digits sit centred inside it.
 _FIELD = 32
 
 
 @register_builder("lenet5")
+@keras_application("lenet5")
 def lenet5(
     *,
     input_shape=(28, 28, 1),
@@ -30,6 +32,9 @@ def lenet5(
     61,706 parameters on 28x28x1 with 10 classes. Smallest input: 32x32
     after padding, so any input up to 32x32 works (at least 5x5).
 
+    Preprocessing: `kerarch.vision.preprocess_input("lenet5")`, mode "unit":
+    0-255 pixels to [0, 1].
+
     Args:
         input_shape: (height, width, channels).
         num_classes: number of classes of the classifier.
@@ -40,11 +45,16 @@ def lenet5(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("lenet5")  # MNIST: 28x28x1, 10 classes
+        >>> model.count_params()
+        61706
+
     Reference:
         LeCun, Bottou, Bengio & Haffner, "Gradient-Based Learning Applied to
         Document Recognition", Proceedings of the IEEE, 1998.
     """
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = inputs
     pad_h, pad_w = (max(0, _FIELD - d) for d in input_shape[:2])
     if pad_h or pad_w:

@@ -11,6 +11,7 @@ from keras import layers
 
 from kerarch.registry import register_builder
 from kerarch.variants import Variant, register_variants
+from kerarch.vision.applications import image_input, keras_application
 from kerarch.vision.blocks import (
     activation_layer,
     check_head_args,
@@ -114,6 +115,7 @@ _V1_BLOCKS = (
 
 
 @register_builder("mobilenet_v1")
+@keras_application("mobilenet_v1")
 def mobilenet_v1(
     *,
     input_shape=(224, 224, 3),
@@ -135,6 +137,9 @@ def mobilenet_v1(
     Stride-2 blocks pad like TF "same" (keras.applications pads one pixel
     bottom-right, which differs only on odd sizes). Smallest input: 32x32.
 
+    Preprocessing: `kerarch.vision.preprocess_input("mobilenet_v1")`, mode "tf":
+    [-1, 1], as keras.applications; `weights="imagenet"` loads its weights.
+
     Args:
         input_shape: (height, width, channels), at least 32x32.
         num_classes: classes of the classifier.
@@ -148,12 +153,17 @@ def mobilenet_v1(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("mobilenet_v1", alpha=0.5, input_shape=(128, 128, 3), classes=10)
+        >>> model.output_shape
+        (None, 10)
+
     Reference:
         Howard et al., "MobileNets: Efficient Convolutional Neural Networks
         for Mobile Vision Applications", arXiv:1704.04861, 2017.
     """
     _check(input_shape, include_top, pooling, num_classes, alpha, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = conv_bn(inputs, int(32 * alpha), 3, strides=2, activation="relu6", name="conv1")
     for i, (filters, stride) in enumerate(_V1_BLOCKS, start=1):
         x = depthwise_separable_block(x, int(filters * alpha), strides=stride, name=f"block{i}")
@@ -180,6 +190,7 @@ _V2_STAGES = (
 
 
 @register_builder("mobilenet_v2")
+@keras_application("mobilenet_v2")
 def mobilenet_v2(
     *,
     input_shape=(224, 224, 3),
@@ -201,6 +212,10 @@ def mobilenet_v2(
     count as keras.applications.MobileNetV2: 3,538,984 at 224x224x3 with
     1000 classes, alpha 1.0. Smallest input: 32x32.
 
+    Preprocessing: `kerarch.vision.preprocess_input("mobilenet_v2")`, mode "tf":
+    [-1, 1], as keras.applications; `weights="imagenet"` loads its weights
+    (alpha 0.35 to 1.4).
+
     Args:
         input_shape: (height, width, channels), at least 32x32.
         num_classes: classes of the classifier.
@@ -215,12 +230,20 @@ def mobilenet_v2(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> inputs = keras.Input((224, 224, 3))  # 0-255 pixels
+        >>> x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+        >>> backbone = kerarch.build(
+        ...     "mobilenet_v2", input_tensor=x, include_top=False, pooling="avg", weights="imagenet"
+        ... )
+        >>> model = keras.Model(inputs, keras.layers.Dense(10)(backbone.output))
+
     Reference:
         Sandler, Howard, Zhu, Zhmoginov & Chen, "MobileNetV2: Inverted
         Residuals and Linear Bottlenecks", CVPR 2018.
     """
     _check(input_shape, include_top, pooling, num_classes, alpha, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = conv_bn(
         inputs, make_divisible(32 * alpha), 3, strides=2, bn_momentum=bn_momentum, activation="relu6", name="conv1"
     )
@@ -282,6 +305,7 @@ _V3_LARGE = (
 _V3_SPECS = {"small": (_V3_SMALL, 1024), "large": (_V3_LARGE, 1280)}
 
 
+@keras_application(lambda arguments: f"mobilenet_v3_{arguments['size']}")
 def build_mobilenet_v3(
     *,
     size,
@@ -306,6 +330,9 @@ def build_mobilenet_v3(
     is not included (it has no parameters): feed inputs scaled to [-1, 1].
     Smallest input: 32x32.
 
+    Preprocessing: `kerarch.vision.preprocess_input("mobilenet_v3_small")`, mode
+    "tf": [-1, 1].
+
     Args:
         size: "small" or "large".
         input_shape: (height, width, channels), at least 32x32.
@@ -321,6 +348,11 @@ def build_mobilenet_v3(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("mobilenet_v3_small", input_shape=(32, 32, 3), classes=10)
+        >>> model.output_shape
+        (None, 10)
+
     Reference:
         Howard et al., "Searching for MobileNetV3", ICCV 2019.
     """
@@ -331,7 +363,7 @@ def build_mobilenet_v3(
     table, last_point = _V3_SPECS[size]
     hard_swish = "relu" if minimalistic else "hard_swish"
 
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = conv_bn(inputs, 16, 3, strides=2, bn_momentum=0.999, activation=hard_swish, name="conv1")
     for i, (expansion, channels, kernel, stride, se, act) in enumerate(table, start=1):
         expanded = make_divisible(x.shape[-1] * expansion)

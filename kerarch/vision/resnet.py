@@ -8,7 +8,8 @@ import keras
 from keras import layers
 
 from kerarch.variants import Variant, register_variants
-from kerarch.vision.blocks import ChannelZeroPad, check_head_args, classifier_head, min_input_check
+from kerarch.vision.applications import image_input, keras_application
+from kerarch.vision.blocks import channel_zero_pad, check_head_args, classifier_head, min_input_check
 
 # depth -> (block kind, blocks per stage); stages have 64, 128, 256, 512 base filters.
 _IMAGENET_STAGES = {
@@ -37,7 +38,8 @@ def basic_block(x, filters, *, stride=1, shortcut="b", use_bias=False, bn_epsilo
         filters: output channels.
         stride: stride of the first convolution.
         shortcut: when the shape changes, "b" projects with a 1x1 conv + BN,
-            "a" subsamples and zero-pads the channels (no parameters).
+            "a" subsamples and zero-pads the channels (no parameters; a
+            `keras.ops.pad` node in the graph, not a layer).
         use_bias: biases on the convolutions.
         bn_epsilon: BatchNormalization epsilon.
         name: prefix, e.g. "conv3_block1".
@@ -54,7 +56,7 @@ def basic_block(x, filters, *, stride=1, shortcut="b", use_bias=False, bn_epsilo
         else:
             if stride != 1:
                 residual = layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_subsample")(residual)
-            residual = ChannelZeroPad(filters - in_filters, name=f"{name}_0_pad")(residual)
+            residual = channel_zero_pad(residual, filters - in_filters)  # keras.ops.pad, no layer
     if stride != 1:
         x = layers.ZeroPadding2D(1, name=f"{name}_1_pad")(x)
     padding = "valid" if stride != 1 else "same"
@@ -98,6 +100,7 @@ def bottleneck_block(x, filters, *, stride=1, conv_shortcut=False, bn_epsilon=1.
     return layers.ReLU(name=f"{name}_out")(x)
 
 
+@keras_application(lambda arguments: f"resnet{arguments['depth']}")
 def build_resnet(
     *,
     depth,
@@ -118,6 +121,10 @@ def build_resnet(
     use v1 bottlenecks exactly as keras.applications (stride on the first
     1x1, conv biases, BN epsilon 1.001e-5). Smallest input: 32x32.
 
+    Preprocessing: `kerarch.vision.preprocess_input("resnet50")`: mode "caffe"
+    for ResNet-50/101/152 (keras.applications' weights), "torch" for
+    ResNet-18/34 (torchvision's); `weights="imagenet"` for ResNet-50/101/152.
+
     Args:
         depth: 18, 34, 50, 101 or 152.
         input_shape: (height, width, channels), at least 32x32.
@@ -129,6 +136,11 @@ def build_resnet(
 
     Returns:
         A functional `keras.Model`.
+
+    Example:
+        >>> model = kerarch.build("resnet50", weights="imagenet")
+        >>> x = kerarch.vision.preprocess_input("resnet50")(images)  # images: (B, 224, 224, 3), 0-255
+        >>> probabilities = model.predict(x)  # (B, 1000)
 
     Reference:
         He, Zhang, Ren & Sun, "Deep Residual Learning for Image
@@ -143,7 +155,7 @@ def build_resnet(
     use_bias = kind == "bottleneck"
     eps = _BN_EPSILON[kind]
 
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
     x = _bn(x, eps, "conv1_bn")
@@ -168,6 +180,7 @@ def build_resnet(
     return keras.Model(inputs, outputs, name=name)
 
 
+@keras_application(lambda arguments: f"resnet{arguments['depth']}")
 def build_cifar_resnet(
     *,
     depth,
@@ -190,6 +203,9 @@ def build_cifar_resnet(
     conv + BN. Designed for 32x32 inputs; any size works (the two strided
     stages need at least 1x1).
 
+    Preprocessing: `kerarch.vision.preprocess_input("resnet20")`, mode "unit":
+    0-255 pixels to [0, 1].
+
     Args:
         depth: 6n + 2 (20, 32, 44, 56, 110, ...).
         input_shape: (height, width, channels).
@@ -203,6 +219,11 @@ def build_cifar_resnet(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("resnet20")  # CIFAR-10: 32x32x3, 10 classes
+        >>> model.count_params()
+        271098
+
     Reference:
         He, Zhang, Ren & Sun, "Deep Residual Learning for Image
         Recognition", CVPR 2016, section 4.2.
@@ -215,7 +236,7 @@ def build_cifar_resnet(
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     n = (depth - 2) // 6
 
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(inputs)
     x = _bn(x, 1e-5, "conv1_bn")
     x = layers.ReLU(name="conv1_relu")(x)

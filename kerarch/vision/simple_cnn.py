@@ -4,10 +4,12 @@ import keras
 from keras import layers
 
 from kerarch.registry import register_builder
+from kerarch.vision.applications import image_input, keras_application
 from kerarch.vision.blocks import activation_layer, check_head_args, conv_bn, global_pool
 
 
 @register_builder("simple_cnn")
+@keras_application("simple_cnn")
 def simple_cnn(
     *,
     input_shape=(32, 32, 3),
@@ -33,6 +35,9 @@ def simple_cnn(
     defaults (3 input channels, 10 classes) at any input size. Smallest input:
     2**len(filters) pixels a side (8x8 with the defaults).
 
+    Preprocessing: `kerarch.vision.preprocess_input("simple_cnn")`, mode "unit":
+    0-255 pixels to [0, 1].
+
     Args:
         input_shape: (height, width, channels).
         num_classes: classes of the classifier.
@@ -53,6 +58,11 @@ def simple_cnn(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> model = kerarch.build("simple_cnn", input_shape=(28, 28, 1), filters=(16, 32))
+        >>> model.output_shape
+        (None, 10)
+
     Reference:
         LeCun et al., "Gradient-Based Learning Applied to Document
         Recognition", 1998, and Simonyan & Zisserman, "Very Deep
@@ -62,7 +72,7 @@ def simple_cnn(
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     if batch_norm and layer_norm:
         raise ValueError("simple_cnn takes batch_norm or layer_norm, not both.")
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = inputs
     for b, width in enumerate(filters, start=1):
         for c in range(1, convs_per_block + 1):

@@ -4,6 +4,7 @@ import keras
 from keras import layers
 
 from kerarch.variants import Variant, register_variants
+from kerarch.vision.applications import image_input, keras_application
 from kerarch.vision.blocks import check_head_args, global_pool, min_input_check
 
 # Convolutions per stage (filters 64, 128, 256, 512, 512), configurations A, B, D, E.
@@ -16,6 +17,7 @@ _STAGES = {
 _FILTERS = (64, 128, 256, 512, 512)
 
 
+@keras_application(lambda arguments: f"vgg{arguments['depth']}")
 def build_vgg(
     *,
     depth,
@@ -36,6 +38,10 @@ def build_vgg(
     the first FC layer's size follows the input: 7x7x512 at 224x224).
     Smallest input: 32x32.
 
+    Preprocessing: `kerarch.vision.preprocess_input("vgg16")`, mode "caffe"
+    (keras.applications' VGG weights); `weights="imagenet"` for VGG-16 and
+    VGG-19.
+
     Args:
         depth: 11, 13, 16 or 19.
         input_shape: (height, width, channels), at least 32x32.
@@ -52,6 +58,12 @@ def build_vgg(
     Returns:
         A functional `keras.Model`.
 
+    Example:
+        >>> backbone = kerarch.build("vgg16", include_top=False, weights="imagenet", pooling="avg")
+        >>> backbone.trainable = False
+        >>> x = kerarch.vision.preprocess_input("vgg16")(images)  # images: (B, 224, 224, 3), 0-255
+        >>> features = backbone.predict(x)  # (B, 512)
+
     Reference:
         Simonyan & Zisserman, "Very Deep Convolutional Networks for
         Large-Scale Image Recognition", ICLR 2015.
@@ -61,7 +73,7 @@ def build_vgg(
     name = name or f"vgg{depth}"
     check_head_args(include_top=include_top, pooling=pooling, num_classes=num_classes)
     min_input_check(input_shape, 32, name)
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = inputs
     for stage, (filters, convs) in enumerate(zip(_FILTERS, _STAGES[depth]), start=1):
         for i in range(1, convs + 1):

@@ -7,6 +7,7 @@ from keras import layers
 from keras import ops
 
 from kerarch.registry import register_builder
+from kerarch.vision.applications import image_input, keras_application
 
 # size -> (hidden size D, layers, heads, MLP size): Table 1 of Dosovitskiy et al.
 # (Ti and S from Touvron et al.'s DeiT / Steiner et al.'s "How to train your ViT").
@@ -20,31 +21,33 @@ VIT_SIZES = {
 _POOLINGS = (None, "token", "avg", "max")
 
 
-@keras.saving.register_keras_serializable(package="kerarch")
-class ClassTokenPositionEmbedding(keras.layers.Layer):
+def class_token_and_position_embedding(x, *, num_tokens, name):
     """Prepends a learned class token and adds learned position embeddings.
 
-    (B, N, D) -> (B, N + 1, D). Weights: `class_token` (1, 1, D) and
-    `position_embedding` (1, N + 1, D), both drawn from N(0, 0.02).
+    (B, N, D) -> (B, N + 1, D), from stock layers only, so a saved model
+    loads with Keras and keras-hub alone: the class token is a one-row
+    `keras.layers.Embedding` looked up at index 0 (`{name}_class_token`,
+    weight (1, D)), the positions keras-hub's `PositionEmbedding`
+    (`{name}_position`, weight (N + 1, D)); the sum is the layer `{name}`.
+    Both weights are drawn from N(0, 0.02) by one initializer, as ViT does.
+
+    Args:
+        x: patch tokens (B, N, D).
+        num_tokens: N.
+        name: prefix of the layer names.
+
+    Returns:
+        Tokens (B, N + 1, D).
     """
+    from keras_hub.layers import PositionEmbedding  # noqa: PLC0415 - keras-hub loads only when a ViT is built
 
-    def build(self, input_shape):
-        num_tokens, dim = input_shape[1], input_shape[2]
-        init = keras.initializers.RandomNormal(stddev=0.02)
-        self.class_token = self.add_weight(shape=(1, 1, dim), initializer=init, name="class_token")
-        self.position_embedding = self.add_weight(
-            shape=(1, num_tokens + 1, dim), initializer=init, name="position_embedding"
-        )
-
-    def call(self, inputs):
-        batch = ops.shape(inputs)[0]
-        token = ops.broadcast_to(ops.cast(self.class_token, inputs.dtype), (batch, 1, ops.shape(inputs)[2]))
-        x = ops.concatenate([token, inputs], axis=1)  # (B, N + 1, D)
-        return x + ops.cast(self.position_embedding, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        tokens = None if input_shape[1] is None else input_shape[1] + 1
-        return (input_shape[0], tokens, input_shape[2])
+    dim = x.shape[-1]
+    init = keras.initializers.RandomNormal(stddev=0.02)
+    index = ops.zeros_like(x[:, :1, 0], dtype="int32")  # (B, 1), all 0
+    token = layers.Embedding(1, dim, embeddings_initializer=init, name=f"{name}_class_token")(index)  # (B, 1, D)
+    x = layers.Concatenate(axis=1, name=f"{name}_concat")([token, x])  # (B, N + 1, D)
+    positions = PositionEmbedding(num_tokens + 1, initializer=init, name=f"{name}_position")(x)
+    return layers.Add(name=name)([x, positions])
 
 
 def parse_variant(variant):
@@ -87,6 +90,7 @@ def transformer_encoder_block(x, *, num_heads, mlp_dim, dropout_rate=0.0, attent
 
 
 @register_builder("vit")
+@keras_application("vit")
 def vit(
     *,
     input_shape=(224, 224, 3),
@@ -116,6 +120,9 @@ def vit(
     224x224x3. Works on small images with a small patch, e.g. 32x32 with
     `patch_size=4` (65 tokens). Smallest input: one patch.
 
+    Preprocessing: `kerarch.vision.preprocess_input("vit")`, mode "tf": [-1, 1],
+    as keras-hub's ViT presets.
+
     Args:
         input_shape: (height, width, channels), each side divisible by the patch size.
         num_classes: classes of the classifier.
@@ -135,6 +142,11 @@ def vit(
 
     Returns:
         A functional `keras.Model`.
+
+    Example:
+        >>> model = kerarch.build("vit", variant="ti16", patch_size=4, input_shape=(32, 32, 3), classes=10)
+        >>> model.output_shape
+        (None, 10)
 
     Reference:
         Dosovitskiy et al., "An Image is Worth 16x16 Words: Transformers for
@@ -157,10 +169,10 @@ def vit(
         raise ValueError(f"hidden_dim {dim} must be divisible by num_heads {heads}.")
     num_patches = (height // patch) * (width // patch)
 
-    inputs = keras.Input(shape=input_shape, name="inputs")
+    inputs = image_input(input_shape)
     x = layers.Conv2D(dim, patch, strides=patch, name="patch_embedding")(inputs)  # (B, H/P, W/P, D)
     x = layers.Reshape((num_patches, dim), name="patch_tokens")(x)  # (B, N, D)
-    x = ClassTokenPositionEmbedding(name="embedding")(x)  # (B, N + 1, D)
+    x = class_token_and_position_embedding(x, num_tokens=num_patches, name="embedding")  # (B, N + 1, D)
     x = layers.Dropout(dropout_rate, name="embedding_dropout")(x)
     for i in range(1, depth + 1):
         x = transformer_encoder_block(
