@@ -37,6 +37,9 @@ def main(argv=None):
         return args.handler(args) or 0
     except KerarchError as error:
         return _fail(error)
+    except BrokenPipeError:  # the reader went away (`kerarch list | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         if error.errno not in _ENVIRONMENT_ERRNOS:
             raise

@@ -159,3 +159,16 @@ def test_the_default_count_builds_shape_only(name, count):
     """100M-parameter defaults count without allocating their weights (keras.StatelessScope); the VAE, a
     `keras.Model` subclass that cannot build there, is built for real and counted over its parts."""
     assert cli.default_parameter_count(name) == count
+
+
+def test_a_listing_cut_short_by_its_reader_ends_quietly():
+    """`kerarch list | head -1`: a reader that closes the pipe gets no traceback, and the exit status is 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "kerarch.cli", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the interpreter has started: every write meets a closed pipe
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr
