@@ -19,7 +19,7 @@ import pkgutil
 
 from kerarch import index
 from kerarch.errors import KerarchError
-from kerarch.index import BUILDER_FAMILIES, RECIPE_ENTRY_POINTS  # noqa: F401  (kerarch.index imports no kerarch module)
+from kerarch.index import BUILDER_FAMILIES, RECIPE_ENTRY_POINTS  # kerarch.index imports no kerarch module
 
 
 class Registry:
