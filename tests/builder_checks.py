@@ -94,10 +94,6 @@ def check_loads_without_kerarch(models, tmp_path, *, input_shapes, seed=0, timeo
     Returns:
         {label: largest absolute output difference}.
     """
-    import json
-    import os
-    import subprocess
-    import sys
 
     cases, labels = [], {}
     for label, model in models.items():
@@ -116,18 +112,7 @@ def check_loads_without_kerarch(models, tmp_path, *, input_shapes, seed=0, timeo
         )
         cases.append([path, data])
         labels[path] = label
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOAD_WITHOUT_KERARCH, json.dumps(cases)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULTS "))
-    report = json.loads(line[len("RESULTS "):])
+    report = run_script(_LOAD_WITHOUT_KERARCH, cases, cwd=tmp_path, timeout=timeout)
     assert not report["leaked"], f"kerarch was imported: {report['leaked']}"
     failures = {labels[p]: error for p, error, _ in report["results"] if error}
     assert not failures, f"do not load with keras and keras_hub alone: {failures}"
@@ -135,3 +120,26 @@ def check_loads_without_kerarch(models, tmp_path, *, input_shapes, seed=0, timeo
     too_far = {label: diff for label, diff in diffs.items() if diff > atol}
     assert not too_far, f"outputs differ after loading: {too_far}"
     return diffs
+
+
+def run_script(script, cases, *, timeout, cwd=None, **env):
+    """Runs `script` in a fresh Python with `cases` (JSON) as its argument; returns its "RESULTS <json>" line, parsed.
+
+    `env` adds environment variables (e.g. KERAS_BACKEND="jax").
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(cases)],
+        cwd=cwd,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULTS "))
+    return json.loads(line[len("RESULTS "):])

@@ -10,12 +10,8 @@ checked is the part that differs per backend: building the graph and running
 its layers and `keras.ops`.
 """
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from builder_checks import run_script
 
 _SCRIPT = r"""
 import json, sys
@@ -77,23 +73,10 @@ SLOW_CASES = [
 
 
 def _run_under_jax(cases, timeout):
-    env = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        JAX_PLATFORMS="cpu",
-        TF_CPP_MIN_LOG_LEVEL="2",
+    results = run_script(
+        _SCRIPT, cases, timeout=timeout, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
         XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true",
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, json.dumps(cases)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULTS "))
-    results = json.loads(line[len("RESULTS "):])
     assert [r[0] for r in results] == [c[0] for c in cases]
     for name, shape, finite in results:
         assert shape == [2, 10], (name, shape)
