@@ -391,7 +391,7 @@ def test_kv_cache_greedy_tokens_equal_uncached(tiny_gpt, monkeypatch):
         return forward(lay, token_ids, **kwargs)
 
     monkeypatch.setattr(generation.gpt_graph, "forward", spy)
-    cached = generation.greedy_decode(tiny_gpt, PROMPTS, 8)
+    cached = generation.greedy_decode(tiny_gpt, PROMPTS, 8, compiled=False)
     assert steps == [12] + [1] * 8  # one pass to seed the cache, then one token per step
     uncached = generation.greedy_decode(tiny_gpt, PROMPTS, 8, use_cache=False)
     np.testing.assert_array_equal(cached, uncached)
@@ -435,6 +435,42 @@ def test_gpt_beam_search_beats_greedy(tiny_gpt):
     np.testing.assert_allclose(beam_score, scores, atol=1e-3)
     assert np.all(beam_score >= greedy_score - 1e-4)
     np.testing.assert_array_equal(generation.beam_search(tiny_gpt, PROMPTS, 6, num_beams=1), greedy)
+
+
+def test_compiled_decoding_returns_the_eager_tokens(tiny_gpt, tiny_transformer):
+    both = lambda decode, *args, **kwargs: [decode(*args, **kwargs, compiled=c) for c in (True, False)]
+    for compiled, eager in (
+        both(generation.greedy_decode, tiny_gpt, PROMPTS, 8),
+        both(generation.greedy_decode, tiny_gpt, PROMPTS, 8, use_cache=False),
+        both(generation.generate, tiny_gpt, [[5, 17, 3], [22]], 6, temperature=0),
+        both(generation.greedy_decode, tiny_gpt, PROMPTS, 6, stop_token_ids=[9, 2]),
+        both(generation.beam_search, tiny_gpt, PROMPTS, 6, num_beams=3),
+        both(generation.greedy_decode, tiny_transformer, SOURCES, 7, start_token_id=1),
+        both(generation.beam_search, tiny_transformer, SOURCES, 7, start_token_id=1, num_beams=3),
+    ):
+        np.testing.assert_array_equal(compiled, eager)
+    (_, compiled), (_, eager) = both(generation.beam_search, tiny_gpt, PROMPTS, 6, num_beams=3, return_scores=True)
+    np.testing.assert_allclose(compiled, eager, atol=1e-4)
+
+
+def test_compiled_decoder_is_traced_once_per_shape_and_reused(monkeypatch):
+    keras.utils.set_random_seed(4)  # small random weights: sampling is really random
+    model = BUILDERS.get("gpt")(**dict(TINY_TRANSFORMER, vocabulary_size=V, max_sequence_length=24, dropout=0.0))
+    forward, traced = gpt_graph.forward, []
+
+    def counting(lay, token_ids, **kwargs):
+        traced.append(token_ids.shape[1])
+        return forward(lay, token_ids, **kwargs)
+
+    monkeypatch.setattr(generation.gpt_graph, "forward", counting)
+    first = generation.generate(model, PROMPTS, 8, seed=1)
+    traces = len(traced)
+    assert traces >= 2  # the cache-seeding pass and the loop body, traced
+    np.testing.assert_array_equal(generation.generate(model, PROMPTS, 8, seed=1), first)  # reseeded, reused
+    other_seed = generation.generate(model, PROMPTS, 8, seed=2)
+    assert len(traced) == traces and not np.array_equal(other_seed, first)
+    generation.generate(model, PROMPTS, 5, seed=1)  # a new shape: one more trace
+    assert len(traced) > traces
 
 
 def test_transformer_decoding(tiny_transformer):
@@ -526,6 +562,11 @@ assert forecaster(np.zeros((2, 12, 3), "float32")).shape == (2, 4, 3)
 gpt = BUILDERS.get("gpt")(**dict(TINY[-2][1], dropout=0.0))
 cached = generation.greedy_decode(gpt, PROMPTS, 3)
 np.testing.assert_array_equal(cached, generation.greedy_decode(gpt, PROMPTS, 3, use_cache=False))
+# jax.jit and op by op draw the same random numbers
+np.testing.assert_array_equal(*[generation.generate(gpt, PROMPTS, 6, temperature=1.5, top_k=20, seed=3, compiled=c)
+                                for c in (True, False)])
+np.testing.assert_array_equal(generation.beam_search(gpt, PROMPTS, 4, num_beams=2),
+                              generation.beam_search(gpt, PROMPTS, 4, num_beams=2, compiled=False))
 print("ok generation")
 """
 

@@ -9,6 +9,13 @@ reading every earlier position's keys and values from a cache of shape
 re-running the prefix. `use_cache=False` re-runs the whole model each step
 (the reference the cache is tested against).
 
+The whole decode -- seeding the cache, the sampler's loop, stop handling --
+runs as one compiled function (`kerarch.compiled`: a `tf.function` on
+TensorFlow, `jax.jit` on JAX), built once per model and decoding setting,
+traced once per input shape and reused by later calls; `compiled=False`
+runs the same function eagerly, op by op (the reference the compiled
+decoder is tested against).
+
 Token ids come back as NumPy arrays. For `gpt` the prompt rows may have
 different lengths (a list of lists): each row is continued after its own
 prompt up to `max(len) + max_new_tokens` tokens. For `transformer` the ids
@@ -21,6 +28,7 @@ from keras import ops
 from keras_hub.layers import PositionEmbedding, TransformerDecoder
 from keras_hub.samplers import BeamSampler, GreedySampler, RandomSampler, TopKSampler, TopPSampler
 
+from kerarch.compiled import compile_stateful
 from kerarch.errors import KerarchError
 from kerarch.sequence import gpt as gpt_graph
 from kerarch.sequence import transformer as transformer_graph
@@ -39,6 +47,7 @@ def generate(
     stop_token_ids=None,
     start_token_id=None,
     pad_token_id=0,
+    compiled=True,
 ):
     """Samples `max_new_tokens` tokens after each prompt.
 
@@ -57,22 +66,24 @@ def generate(
             `pad_token_id`, and decoding stops once every row has ended.
         start_token_id: first decoder token (transformer only).
         pad_token_id: id used for padding (and masked in transformer sources).
+        compiled: run the decode as one compiled function (False: eagerly).
 
     Returns:
         (B, max(P) + max_new_tokens) int32 ids for gpt; (B, 1 + max_new_tokens)
         decoder ids for transformer.
     """
-    sampler = _sampler(temperature, top_k, top_p, seed)
-    return _decode(model, prompt_ids, max_new_tokens, sampler, use_cache, stop_token_ids, start_token_id, pad_token_id)
+    sampling = _sampling(temperature, top_k, top_p)
+    return _decode(model, prompt_ids, max_new_tokens, sampling, seed, use_cache, stop_token_ids, start_token_id,
+                   pad_token_id, compiled)
 
 
 def greedy_decode(
-    model, token_ids, max_new_tokens, *, use_cache=True, stop_token_ids=None, start_token_id=None, pad_token_id=0
+    model, token_ids, max_new_tokens, *, use_cache=True, stop_token_ids=None, start_token_id=None, pad_token_id=0,
+    compiled=True,
 ):
     """Greedy decoding: the most likely token at every step (see `generate` for the arguments)."""
-    return _decode(
-        model, token_ids, max_new_tokens, GreedySampler(), use_cache, stop_token_ids, start_token_id, pad_token_id
-    )
+    return _decode(model, token_ids, max_new_tokens, ("greedy",), None, use_cache, stop_token_ids, start_token_id,
+                   pad_token_id, compiled)
 
 
 def beam_search(
@@ -86,6 +97,7 @@ def beam_search(
     start_token_id=None,
     pad_token_id=0,
     return_scores=False,
+    compiled=True,
 ):
     """Beam search: keeps the `num_beams` most likely continuations at every step.
 
@@ -99,11 +111,8 @@ def beam_search(
     """
     if num_beams < 1:
         raise KerarchError(f"num_beams must be at least 1, got {num_beams}.")
-    sampler = BeamSampler(num_beams=num_beams, return_all_beams=True)
-    ids, scores = _decode(
-        model, token_ids, max_new_tokens, sampler, use_cache, stop_token_ids, start_token_id, pad_token_id,
-        equal_lengths=True,
-    )
+    ids, scores = _decode(model, token_ids, max_new_tokens, ("beam", num_beams), None, use_cache, stop_token_ids,
+                          start_token_id, pad_token_id, compiled, equal_lengths=True)
     return (ids, scores) if return_scores else ids
 
 
@@ -161,15 +170,25 @@ def _inputs(model, token_ids, source_ids, pad_token_id):
     }
 
 
-def _sampler(temperature, top_k, top_p, seed):
+def _sampling(temperature, top_k, top_p):
+    """The sampler's settings as a hashable key: ("greedy",) or ("sample", temperature, top_k, top_p)."""
     if temperature < 0:
         raise KerarchError(f"temperature must be >= 0, got {temperature}.")
     if top_k is not None and (int(top_k) != top_k or top_k < 1):
         raise KerarchError(f"top_k must be a positive integer, got {top_k}.")
     if top_p is not None and not 0 < top_p <= 1:
         raise KerarchError(f"top_p must be in (0, 1], got {top_p}.")
-    if temperature == 0:
+    return ("greedy",) if temperature == 0 else ("sample", float(temperature), top_k, top_p)
+
+
+def _sampler(sampling, seed=None):
+    """The keras-hub sampler for a `_sampling` key (or ("beam", num_beams))."""
+    kind, *settings = sampling
+    if kind == "greedy":
         return GreedySampler()
+    if kind == "beam":
+        return BeamSampler(num_beams=settings[0], return_all_beams=True)
+    temperature, top_k, top_p = settings
     if top_p is not None:
         return TopPSampler(p=top_p, k=top_k, seed=seed, temperature=temperature)
     if top_k is not None:
@@ -211,15 +230,15 @@ def _zeros_cache(lay, layer_name, hidden_dim, batch, length):
     return ops.zeros(shape, dtype=layer.compute_dtype)
 
 
-def _decode(model, token_ids, max_new_tokens, sampler, use_cache, stop_token_ids, start_token_id, pad_token_id,
-            equal_lengths=False):
+def _decode(model, token_ids, max_new_tokens, sampling, seed, use_cache, stop_token_ids, start_token_id,
+            pad_token_id, compiled, equal_lengths=False):
     if max_new_tokens < 1:
         raise KerarchError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
     lay = layers_by_name(model)
     if _kind(model) == "gpt":
         ids, given = _rows(token_ids, pad_token_id, max_new_tokens, equal_lengths)
         _check_length(lay, "position_embedding", ids.shape[1])
-        next_fn, cache = _gpt_step(model, lay, ids, use_cache)
+        sources = ()
     else:
         if start_token_id is None:
             raise KerarchError("Decoding a transformer needs start_token_id (the first decoder token).")
@@ -230,21 +249,54 @@ def _decode(model, token_ids, max_new_tokens, sampler, use_cache, stop_token_ids
         given[:, 0] = True
         _check_length(lay, "encoder_position_encoding", source.shape[1])
         _check_length(lay, "decoder_position_encoding", ids.shape[1])
-        next_fn, cache = _transformer_step(model, lay, source, ids, pad_token_id, use_cache)
-    outputs = sampler(
-        next=next_fn,
-        prompt=ops.convert_to_tensor(ids),
-        cache=cache,
-        index=int(given.sum(1).min()),
-        mask=ops.convert_to_tensor(given),
-        stop_token_ids=stop_token_ids,
-        model=model,
-    )
-    if isinstance(sampler, BeamSampler):
+        sources = (source,)
+    stop_token_ids = None if stop_token_ids is None else tuple(int(i) for i in stop_token_ids)
+    decoder = _decoder(model, lay, sampling, use_cache, stop_token_ids, pad_token_id, compiled)
+    decoder.reseed(seed)
+    outputs = decoder.run(ids, given, np.array(given.sum(1).min(), dtype="int32"), *sources)
+    if sampling[0] == "beam":
         beams, scores = outputs  # (B, beams, T), (B, beams), best first
         ids = ops.convert_to_numpy(beams)[:, 0]
         return _after_stop(ids, given, stop_token_ids, pad_token_id), ops.convert_to_numpy(scores)[:, 0]
     return _after_stop(ops.convert_to_numpy(outputs), given, stop_token_ids, pad_token_id)
+
+
+class _Decoder:
+    """A sampler and the function that decodes with it: prompt ids, given-token mask, start index[, source] -> ids."""
+
+    def __init__(self, model, lay, sampling, use_cache, stop_token_ids, pad_token_id, compiled):
+        self.sampling = sampling
+        self.sampler = _sampler(sampling)
+        step = _gpt_step if _kind(model) == "gpt" else _transformer_step
+
+        def decode(ids, given, index, *sources):
+            ids, given, index, *sources = (ops.convert_to_tensor(x) for x in (ids, given, index, *sources))
+            next_fn, cache = step(model, lay, ids, *sources, use_cache=use_cache, pad_token_id=pad_token_id)
+            return self.sampler(next=next_fn, prompt=ids, cache=cache, index=index, mask=given,
+                                stop_token_ids=stop_token_ids, model=model)
+
+        weights = model.trainable_variables + model.non_trainable_variables
+        # XLA on TensorFlow too: the whole while loop fused is ~8x faster per token than a plain tf.function on CPU.
+        self.run = (compile_stateful(decode, reads=weights, updates=self.sampler.variables, jit_compile=True)
+                    if compiled else decode)
+
+    def reseed(self, seed):
+        """Sets the sampler's random state to that of a fresh sampler seeded with `seed` (None: keep going)."""
+        if seed is not None and self.sampler.variables:
+            for state, fresh in zip(self.sampler.variables, _sampler(self.sampling, seed).variables):
+                state.assign(fresh.value)
+
+
+def _decoder(model, lay, sampling, use_cache, stop_token_ids, pad_token_id, compiled):
+    key = (sampling, use_cache, stop_token_ids, pad_token_id, compiled)
+    decoders = model.__dict__.get("_kerarch_decoders")
+    if decoders is None:
+        # Kept on the model (outside Keras' attribute tracking): the decoders and their traces live as long as it.
+        decoders = {}
+        object.__setattr__(model, "_kerarch_decoders", decoders)
+    if key not in decoders:
+        decoders[key] = _Decoder(model, lay, sampling, use_cache, stop_token_ids, pad_token_id, compiled)
+    return decoders[key]
 
 
 def _after_stop(ids, given, stop_token_ids, pad_token_id):
@@ -257,7 +309,7 @@ def _after_stop(ids, given, stop_token_ids, pad_token_id):
     return ids
 
 
-def _gpt_step(model, lay, ids, use_cache):
+def _gpt_step(model, lay, ids, *, use_cache, pad_token_id):
     """The sampler's `next(prompt, cache, index)` -> (logits at index - 1, hidden, cache) for gpt."""
     if not use_cache:
 
@@ -272,7 +324,7 @@ def _gpt_step(model, lay, ids, use_cache):
     cache = _zeros_cache(lay, "transformer_layer", hidden_dim, ids.shape[0], ids.shape[1])
     # Seed the cache with one pass over the buffer; positions past a prompt
     # hold pad keys until their token is generated and overwrites them.
-    _, _, cache = gpt_graph.forward(lay, ops.convert_to_tensor(ids), cache=cache, cache_update_index=0)
+    _, _, cache = gpt_graph.forward(lay, ids, cache=cache, cache_update_index=0)
 
     def next_fn(prompt, cache, index):
         position = index - 1  # the newest known token
@@ -283,9 +335,8 @@ def _gpt_step(model, lay, ids, use_cache):
     return next_fn, cache
 
 
-def _transformer_step(model, lay, source, ids, pad_token_id, use_cache):
+def _transformer_step(model, lay, ids, source, *, use_cache, pad_token_id):
     """The sampler's `next` for transformer; the source travels in the cache so beams can copy it."""
-    source = ops.convert_to_tensor(source)
     source_mask = ops.cast(ops.not_equal(source, pad_token_id), "int32")
     if not use_cache:
 
@@ -307,7 +358,7 @@ def _transformer_step(model, lay, source, ids, pad_token_id, use_cache):
     self_cache = _zeros_cache(lay, "decoder_layer", hidden_dim, ids.shape[0], ids.shape[1])
     cross_cache = _zeros_cache(lay, "decoder_layer", hidden_dim, ids.shape[0], source.shape[1])
     _, (self_cache, cross_cache) = transformer_graph.decode(
-        lay, ops.convert_to_tensor(ids), memory, source_mask,
+        lay, ids, memory, source_mask,
         self_cache=self_cache, cross_cache=cross_cache, cache_update_index=0, cross_cache_update_index=0,
     )
 
