@@ -61,6 +61,10 @@ class RecipeConfig:
         "float32", "Keras dtype policy.", choices=("float32", "mixed_float16", "mixed_bfloat16")
     )
     jit_compile: str = option("auto", "XLA compilation of the train step.", choices=("auto", "true", "false"))
+    steps_per_execution: int = option(
+        1, "Train steps per call of the compiled train function (Keras' steps_per_execution): fewer Python round "
+        "trips for small models; the progress bar and step callbacks update every this many steps.", minimum=1
+    )
     seed: int = option(42, "Seed for keras.utils.set_random_seed (Python, NumPy and backend).")
     run_dir: typing.Optional[str] = option(
         None, "Run folder (default runs/<recipe>/<timestamp>); an existing unfinished one is resumed."

@@ -77,7 +77,8 @@ class NasFashion(ImageClassification):
         self.space = CnnSearchSpace(input_shape=data.input_shape, num_classes=data.num_classes,
                                     max_stages=cfg.max_stages, filters=cfg.filters, kernel_sizes=cfg.kernel_sizes,
                                     block_types=cfg.block_types, dense_units=cfg.dense_units,
-                                    optimizer_fn=lambda: self.make_optimizer(data), jit_compile=self.jit_compile)
+                                    optimizer_fn=lambda: self.make_optimizer(data), jit_compile=self.jit_compile,
+                                    steps_per_execution=cfg.steps_per_execution)
         return data
 
     def build_model(self, data):

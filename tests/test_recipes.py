@@ -140,3 +140,19 @@ def test_report_carries_the_data_fallback_notice(tmp_path):
     assert "> **Note:** MNIST was not found, so Fashion-MNIST is used." in report
     assert 'Reproduce: `make recipe NAME=lenet-mnist ARGS="epochs=1"`' in report
     assert json.loads((run.path / "summary.json").read_text())["metrics"] == summary["metrics"] == {"test_accuracy": 0.5}
+
+
+def test_steps_per_execution_is_recorded_and_changes_no_number(finished):
+    """Keras runs 3 steps per compiled call (8 steps an epoch: the last call runs 2); same steps, same model."""
+    workdir, summaries = finished
+    data_dir = workdir / "tiny"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        grouped = run_recipe("lenet-mnist", [f"data_dir={data_dir}", "verbose=none", "export=false",
+                                             "steps_per_execution=3", *TINY["lenet-mnist"]])
+    config = json.loads((workdir / grouped["run_dir"] / "config.json").read_text())
+    assert config["config"]["steps_per_execution"] == 3
+    assert grouped["optimizer_iterations"] == summaries["lenet-mnist"]["optimizer_iterations"] == {"optimizer": 16}
+    single = summaries["lenet-mnist"]["metrics"]
+    for key in ("test_accuracy", "test_loss"):
+        assert grouped["metrics"][key] == pytest.approx(single[key], abs=1e-6), key

@@ -128,11 +128,13 @@ class Recipe:
         return make_optimizer(name, **options)
 
     def compile(self, model, data, **options):
-        """Compiles `model` with the recipe's optimizer, `loss` and `metrics` and the config's `jit_compile`.
+        """Compiles `model` with the recipe's optimizer, `loss` and `metrics` and the config's `jit_compile` and
+        `steps_per_execution`.
 
         `options` replace or add `model.compile` arguments (e.g. `loss=`, `optimizer=`, a GAN's `g_optimizer=`).
         """
         options.setdefault("jit_compile", self.jit_compile)
+        options.setdefault("steps_per_execution", self.config.steps_per_execution)
         if not any(key.endswith("optimizer") for key in options):
             options["optimizer"] = self.make_optimizer(data)
         if self.loss is not None:

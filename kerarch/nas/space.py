@@ -135,10 +135,12 @@ class CnnSearchSpace(keras_tuner.HyperModel):
         dense_units: choices for the hidden dense layer (0: none).
         optimizer_fn: returns a fresh optimizer for each candidate (default: Adam, learning rate 1e-3).
         jit_compile: `Model.compile`'s jit_compile.
+        steps_per_execution: `Model.compile`'s steps_per_execution.
     """
 
     def __init__(self, *, input_shape, num_classes, max_stages=3, filters=(8, 16, 32), kernel_sizes=(3, 5),
-                 block_types=BLOCK_TYPES, dense_units=(0, 32, 64), optimizer_fn=None, jit_compile="auto"):
+                 block_types=BLOCK_TYPES, dense_units=(0, 32, 64), optimizer_fn=None, jit_compile="auto",
+                 steps_per_execution=1):
         super().__init__(name="nas_cnn_space")
         if not (filters and kernel_sizes and block_types and dense_units):
             raise KerarchError("filters, kernel_sizes, block_types and dense_units each need at least one choice.")
@@ -158,6 +160,7 @@ class CnnSearchSpace(keras_tuner.HyperModel):
         self.dense_units = list(dense_units)
         self.optimizer_fn = optimizer_fn or (lambda: keras.optimizers.Adam(1e-3))
         self.jit_compile = jit_compile
+        self.steps_per_execution = steps_per_execution
 
     def builder_kwargs(self, hp):
         """The `nas_cnn` keyword arguments `hp` chooses (declaring the hyperparameters on first use)."""
@@ -180,7 +183,7 @@ class CnnSearchSpace(keras_tuner.HyperModel):
     def build(self, hp):
         model = nas_cnn(input_shape=self.input_shape, num_classes=self.num_classes, **self.builder_kwargs(hp))
         model.compile(optimizer=self.optimizer_fn(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      jit_compile=self.jit_compile)
+                      jit_compile=self.jit_compile, steps_per_execution=self.steps_per_execution)
         return model
 
 
