@@ -61,6 +61,20 @@ def test_vae_trains_logs_both_terms_and_round_trips(tmp_path):
                                atol=1e-6)
 
 
+def test_vae_trains_under_mixed_bfloat16():
+    """The sampled noise takes the latent's dtype (it used to be float32 against bfloat16 latents)."""
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = vae(image_shape=(8, 8, 1), latent_dim=2, kind="conv", filters=4, hidden_units=(16,), seed=1)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        x = (np.random.default_rng(0).uniform(size=(32, 8, 8, 1)) > 0.5).astype("float32")
+        history = model.fit(x, epochs=2, batch_size=16, verbose=0).history
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert model.encoder.outputs[0].dtype == "bfloat16"
+    assert np.isfinite(history["loss"]).all() and history["kl_loss"][-1] >= 0.0
+
+
 def test_vae_reconstruction_term_by_hand():
     model = vae(image_shape=(4, 4, 1), latent_dim=2, kind="dense", hidden_units=(4,), reconstruction="mse")
     images = np.zeros((1, 4, 4, 1), "float32")
