@@ -2,12 +2,18 @@
 
 Corpus: `data_dir=` (text files give one document per paragraph, Python files
 one per docstring), by default the docstrings of the Python standard library;
-documents, not pairs, are split into training, validation and test sets.
+or, with `dataset=imdb_reviews`, IMDB's training reviews (one document each;
+aclImdb's unlabelled train/unsup ones too, never the test reviews) for
+in-domain pretraining before bert-finetune-imdb. Documents, not pairs, are
+split into training, validation and test sets; the WordPiece vocabulary is
+learned from the training documents.
 Pairs and masks as in the paper, section 3.1 (kerarch.data.corpus), the masks
 drawn afresh for every training batch (dynamic masking, as RoBERTa; the paper
 masked each sequence 10 fixed ways); AdamW with the rate decayed linearly to 0. The
 report sets test MLM and NSP accuracy beside the most frequent token and the
-majority label; results in README.md.
+majority label; results in README.md. The run folder keeps vocabulary.txt
+and encoder.keras: `pretrained=<run folder>` of the bert-finetune-* recipes
+fine-tunes from them.
 """
 
 import dataclasses

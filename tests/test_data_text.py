@@ -242,3 +242,15 @@ def test_encode_keeps_the_start_or_the_end_of_long_texts(keep):
     words = [[tokenizer.id_to_token(i) for i in row if i] for row in ids.tolist()]
     assert words == ([["a", "b", "c"], ["a", "b"]] if keep == "start" else [["f", "g", "h"], ["a", "b"]])
     assert ids[1, 2] == 0  # padding at the end either way
+
+
+def test_a_vocabulary_file_round_trips_token_ids(tmp_path):
+    """write_vocabulary / read_vocabulary: token i on line i, UTF-8, atomic; the tokenizer rebuilt gives the same ids."""
+    from kerarch.data.textclass import read_vocabulary, word_piece_from_vocabulary, write_vocabulary
+
+    tokenizer = word_piece_from_vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "café", "film", "##s"])
+    write_vocabulary(tmp_path / "vocabulary.txt", tokenizer)
+    vocabulary = read_vocabulary(tmp_path / "vocabulary.txt")
+    assert vocabulary == tokenizer.get_vocabulary() and [p.name for p in tmp_path.iterdir()] == ["vocabulary.txt"]
+    ids = word_piece_from_vocabulary(vocabulary)(["Films café zzz"])
+    assert ids == tokenizer(["Films café zzz"]) == [[6, 7, 5, 1]]

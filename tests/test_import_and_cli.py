@@ -47,7 +47,7 @@ print(json.dumps([after_import, sorted({{m.split('.')[0] for m in sys.modules}} 
     assert after_import == [] and after_cli == []
     assert resnets == ["resnet101", "resnet110", "resnet152", "resnet18", "resnet20", "resnet32", "resnet34",
                        "resnet44", "resnet50", "resnet56"]
-    assert has_lenet and recipes == 27
+    assert has_lenet and recipes == 28
 
 
 def test_subpackages_load_on_first_attribute_access():
@@ -125,7 +125,7 @@ print(json.dumps([recipes.__file__, out.getvalue().count("\\n") - 1, recipe.__mo
 """
     users, listed, module, loaded = json.loads(_python(code, env={"PYTHONPATH": str(tmp_path)}, cwd=tmp_path))
     assert users == str(tmp_path / "recipes" / "__init__.py")
-    assert listed == 27 and module == "kerarch_recipes.perceptron_xor"
+    assert listed == 28 and module == "kerarch_recipes.perceptron_xor"
     # `get` imports only the module that registers the name.
     assert [m for m in loaded if m.startswith("kerarch_recipes.")] == ["kerarch_recipes.perceptron_xor"]
     assert "kerarch.vision.lenet" in loaded

@@ -1,8 +1,9 @@
-"""The text recipes (lstm-sentiment, gru-textclass, bert-finetune-sst2, bert-pretrain-mlm), end to end.
+"""The text recipes (lstm-sentiment, gru-textclass, bert-finetune-sst2/-imdb, bert-pretrain-mlm), end to end.
 
-Each recipe runs once end to end on tiny learnable fixtures written here;
-running offline without data is tested on its own. The data functions are
-tested in test_data_text.py.
+Each recipe runs once end to end on tiny learnable fixtures written here
+(bert-finetune-imdb from the bert-pretrain-mlm run before it); running
+offline without data is tested on its own. The data functions are tested
+in test_data_text.py, the BERT transfer's checks in test_bert_transfer.py.
 """
 
 import json
@@ -27,7 +28,10 @@ TINY = {
     "bert-finetune-sst2": ["epochs=2", "batch_size=16", "vocabulary_size=200", "sequence_length=16",
                            "validation_examples=20", "jit_compile=false"],
     "bert-pretrain-mlm": ["epochs=2", "batch_size=16", "vocabulary_size=200", "sequence_length=32",
-                          "max_predictions=5", "jit_compile=false"],
+                          "max_predictions=5", "jit_compile=false", "run_dir=runs/bert-pretrain-mlm/tiny"],
+    # Fine-tunes the encoder of the pretraining run above (32 positions), with its vocabulary.
+    "bert-finetune-imdb": ["epochs=1", "batch_size=16", "sequence_length=16", "validation_examples=20",
+                           "jit_compile=false", "pretrained=runs/bert-pretrain-mlm/tiny"],
 }
 
 POSITIVE = ("great", "wonderful", "loved", "excellent", "brilliant", "moving")
@@ -107,6 +111,7 @@ def finished(tmp_path_factory):
         "gru-textclass": write_topic_tsv(workdir / "data" / "topics"),
         "bert-finetune-sst2": write_sst2(workdir / "data" / "SST-2"),
         "bert-pretrain-mlm": write_corpus(workdir / "data" / "corpus"),
+        "bert-finetune-imdb": workdir / "data" / "aclImdb",
     }
     with tiny_recipe_runs(workdir, TINY, data_dirs=data_dirs) as summaries:
         yield workdir, summaries
@@ -126,7 +131,7 @@ def test_recipe_end_to_end(name, finished):
     assert "| metric | value |" in (run_dir / "report.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["lstm-sentiment", "gru-textclass", "bert-finetune-sst2"])
+@pytest.mark.parametrize("name", ["lstm-sentiment", "gru-textclass", "bert-finetune-sst2", "bert-finetune-imdb"])
 def test_classifiers_learn_and_export_verified(name, finished):
     workdir, summaries = finished
     summary = summaries[name]
@@ -175,6 +180,20 @@ def test_bert_finetune_says_it_trained_from_scratch(finished):
     assert "> **Note:** The keras-hub preset 'bert_tiny_en_uncased' could not be loaded" in report
     assert "KERARCH_OFFLINE=1" in report and "trained from scratch" in report
     assert summary["metrics"]["dev_examples"] == 40  # dev.tsv, not the unlabelled test.tsv
+
+
+def test_bert_finetune_starts_from_a_pretraining_run(finished):
+    """pretrained=<bert-pretrain-mlm run>: its vocabulary, recorded in both run folders, and no from-scratch notice."""
+    workdir, summaries = finished
+    pretraining, finetuning = (workdir / summaries[name]["run_dir"]
+                               for name in ("bert-pretrain-mlm", "bert-finetune-imdb"))
+    assert (finetuning / "vocabulary.txt").read_text() == (pretraining / "vocabulary.txt").read_text()
+    assert (pretraining / "encoder.keras").is_file()
+    metrics = summaries["bert-finetune-imdb"]["metrics"]
+    assert metrics["encoder_start"].startswith("pretrained: the bert-pretrain-mlm run")
+    assert "runs/bert-pretrain-mlm/tiny" in metrics["encoder_start"]
+    assert metrics["vocabulary_size"] == summaries["bert-pretrain-mlm"]["metrics"]["vocabulary_size"]
+    assert "**Note:**" not in (finetuning / "report.md").read_text()
 
 
 def test_bert_pretraining_reports_mlm_and_nsp_against_baselines(finished):

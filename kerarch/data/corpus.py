@@ -17,7 +17,14 @@ import tensorflow as tf
 
 from kerarch.data.pipeline import make_dataset
 from kerarch.data.text import CharVocabulary, load_text_corpus, sequence_chunks
-from kerarch.data.textclass import SPECIAL_TOKENS, encode_packed, load_corpus, sentence_pairs, word_piece_tokenizer
+from kerarch.data.textclass import (
+    SPECIAL_TOKENS,
+    encode_packed,
+    load_corpus,
+    load_imdb_corpus,
+    sentence_pairs,
+    word_piece_tokenizer,
+)
 from kerarch.errors import KerarchError
 
 # --- characters: next-token chunks (GPT) ---------------------------------------------------------
@@ -123,8 +130,13 @@ class PretrainingPairs:
 
 
 def load_pretraining_pairs(data_dir, *, max_documents, max_chars, held_out_percent, vocabulary_size,
-                           sequence_length, mask_rate, max_predictions, seed):
-    """BERT pretraining data (Devlin et al. 2019, section 3.1) from a corpus of documents (`load_corpus`).
+                           sequence_length, mask_rate, max_predictions, seed, dataset="python_docstrings"):
+    """BERT pretraining data (Devlin et al. 2019, section 3.1) from a corpus of documents.
+
+    The corpus: `dataset="python_docstrings"`, the text of `data_dir` or the
+    standard library's docstrings (`load_corpus`); `"imdb_reviews"`, IMDB's
+    training reviews from `data_dir` or the installed copy, never its test
+    reviews (`load_imdb_corpus`).
 
     Whole documents are split (`split_documents`), so no held-out sentence
     is trained on; a WordPiece vocabulary is learned from the training
@@ -137,7 +149,10 @@ def load_pretraining_pairs(data_dir, *, max_documents, max_chars, held_out_perce
     token, 10 % stay); the held-out masks are drawn once here, the training
     masks per batch in `PretrainingPairs.train_dataset`.
     """
-    corpus = load_corpus(data_dir, max_documents=max_documents, max_chars=max_chars)
+    if dataset == "imdb_reviews":
+        corpus = load_imdb_corpus(data_dir, max_documents=max_documents, max_chars=max_chars, seed=seed)
+    else:
+        corpus = load_corpus(data_dir, max_documents=max_documents, max_chars=max_chars)
     splits = split_documents(corpus.documents, held_out_percent, seed)
     tokenizer = word_piece_tokenizer([s for doc in splits["train"] for s in doc], vocabulary_size=vocabulary_size)
     masker = keras_hub.layers.MaskedLMMaskGenerator(

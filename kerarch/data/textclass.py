@@ -4,6 +4,7 @@
     data = load_debian_packages(num_classes=20)       # offline: package synopses by archive section
     data = load_topics("auto", num_classes=20, min_examples=200)  # AG News, else the Debian synopses
     corpus = load_corpus()                            # documents of sentences, for BERT pretraining
+    corpus = load_imdb_corpus(max_documents=75000, max_chars=10**9, seed=42)  # IMDB's training reviews
 
 Sources of a named dataset (IMDB reviews, AG News, GLUE SST-2), first hit
 wins: the `data_dir` you give (nothing else is tried then); for IMDB, the
@@ -27,6 +28,9 @@ Local formats:
         block must hold its label only.
     Corpus (pretraining): a .txt/.md/.rst/.py file or a folder of them;
         text files give their paragraphs, Python files their docstrings.
+        Or IMDB (`load_imdb_corpus`): its training reviews, one document
+        each, plus aclImdb's unlabelled train/unsup ones; never its test
+        reviews.
 
 Debian package descriptions come from `apt-cache dumpavail` (the archive's
 package lists, present after `apt-get update`), else /var/lib/dpkg/status
@@ -63,6 +67,7 @@ from kerarch.data.sources import (
 )
 from kerarch.data.splits import holdout
 from kerarch.errors import KerarchError
+from kerarch.io import atomic_path
 
 logger = logging.getLogger("kerarch")
 
@@ -649,6 +654,43 @@ def load_corpus(data_dir=None, *, max_documents, max_chars):
     return Corpus(documents=documents, source=source)
 
 
+def load_imdb_corpus(data_dir=None, *, max_documents, max_chars, seed):
+    """IMDB's training reviews as pretraining documents (one per review, as sentences); never its test reviews.
+
+    The reviews come from `load_text_classification("imdb_reviews",
+    data_dir)` (the installed reviews.json, an aclImdb folder, a TSV folder
+    or TFDS), its training split only, plus the 50,000 unlabelled reviews
+    of an aclImdb folder's train/unsup where `data_dir` has them (the
+    installed reviews.json has none). They are taken in a seeded random
+    order until `max_documents` or `max_chars` is reached, so a capped
+    corpus samples both polarities.
+
+    Returns:
+        A `Corpus`.
+    """
+    data = load_text_classification("imdb_reviews", data_dir)
+    unlabelled = _imdb_unlabelled(data_dir)
+    reviews = [*data.train_texts, *unlabelled]
+    order = np.random.default_rng(seed).permutation(len(reviews))
+    documents = _bounded((doc for i in order if (doc := split_sentences(reviews[i]))), max_documents, max_chars)
+    chars = sum(len(s) for doc in documents for s in doc)
+    source = (f"IMDB training reviews ({len(data.train_texts):,} labelled, {len(unlabelled):,} unlabelled; test "
+              f"reviews excluded) from {data.source}: {len(documents):,} documents, {chars:,} characters")
+    logger.info("Corpus: %s.", source)
+    return Corpus(documents=documents, source=source)
+
+
+def _imdb_unlabelled(data_dir):
+    """The cleaned texts of aclImdb's train/unsup folder under `data_dir`; [] where there is none."""
+    if data_dir is None:
+        return []
+    path = Path(os.path.expanduser(os.fspath(data_dir)))
+    folder = next((p / "train" / "unsup" for p in (path, path / "aclImdb") if (p / "train" / "unsup").is_dir()), None)
+    if folder is None:
+        return []
+    return list(_clean_texts(p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.glob("*.txt"))))
+
+
 def split_sentences(text):
     """Sentences of a text: whitespace collapsed, split after . ! ? before a capital letter."""
     return [s for s in _SENTENCE_END.split(" ".join(text.split())) if s]
@@ -734,6 +776,24 @@ def word_piece_tokenizer(texts, *, vocabulary_size, lowercase=True):
         dataset, vocabulary_size, lowercase=lowercase, reserved_tokens=list(SPECIAL_TOKENS)
     )
     return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, lowercase=lowercase, oov_token="[UNK]")
+
+
+def word_piece_from_vocabulary(vocabulary, *, lowercase=True):
+    """The WordPiece tokenizer of a vocabulary (a list of tokens, id = position), as `word_piece_tokenizer` makes it."""
+    import keras_hub
+
+    return keras_hub.tokenizers.WordPieceTokenizer(vocabulary=list(vocabulary), lowercase=lowercase, oov_token="[UNK]")
+
+
+def write_vocabulary(path, tokenizer):
+    """Writes a tokenizer's vocabulary to `path` atomically, UTF-8, token i on line i (BERT's vocab.txt layout)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{token}\n" for token in tokenizer.get_vocabulary()), encoding="utf-8")
+
+
+def read_vocabulary(path):
+    """The tokens of a vocabulary file written by `write_vocabulary`, in id order."""
+    return Path(path).read_text(encoding="utf-8").removesuffix("\n").split("\n")
 
 
 def encode(tokenizer, texts, *, sequence_length, keep="start"):

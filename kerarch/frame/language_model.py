@@ -13,10 +13,14 @@ and samples from `prompts` drawn with the key/value cache (samples.txt).
 The export reads float32 ids of `block_size`.
 
 `MaskedLanguageModel` (bert-pretrain-mlm) pretrains on BERT's masked
-sentence pairs (`load_pretraining_pairs`), with a masked-token and a
-next-sentence output whose accuracies are weighted by the mask, and reports
-test accuracies against the most frequent training token and the majority
-label. It is not exported: the model has four inputs and two outputs.
+sentence pairs (`load_pretraining_pairs`) of a text corpus or of IMDB's
+training reviews, with a masked-token and a next-sentence output whose
+accuracies are weighted by the mask, and reports test accuracies against
+the most frequent training token and the majority label. It is not
+exported (the model has four inputs and two outputs); instead its run
+folder holds what fine-tuning starts from: vocabulary.txt (the WordPiece
+vocabulary, token i on line i) and encoder.keras (the trained encoder
+without its heads), which `load_pretrained_bert` reads back and checks.
 
 A recipe says its config defaults and `build_model` (ending in
 `self.compile(model, data)`).
@@ -25,7 +29,9 @@ A recipe says its config defaults and `build_model` (ending in
 import dataclasses
 import logging
 import math
+import os
 import typing
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -33,11 +39,13 @@ import numpy as np
 from kerarch.config import RecipeConfig, option
 from kerarch.data.corpus import load_char_chunks, load_pretraining_pairs, most_frequent_token
 from kerarch.data.text import UNK, bigram_bits_per_char, unigram_bits_per_char
-from kerarch.data.textclass import SPECIAL_TOKENS
+from kerarch.data.textclass import SPECIAL_TOKENS, read_vocabulary, write_vocabulary
 from kerarch.errors import KerarchError
 from kerarch.export.adapters import gpt_with_float_ids
-from kerarch.frame.recipe import Recipe
-from kerarch.io import write_text
+from kerarch.frame.recipe import Recipe, get_recipe
+from kerarch.io import atomic_path, read_json, write_text
+from kerarch.model_files import load_model_file
+from kerarch.sequence.bert import bert_model_architecture
 from kerarch.sequence.generation import generate
 
 log = logging.getLogger("kerarch")
@@ -172,6 +180,10 @@ def one_line(text, limit=160):
 
 # --- masked tokens -------------------------------------------------------------------------------
 
+#: What a finished MaskedLanguageModel run leaves for fine-tuning, in its run folder.
+ENCODER_FILE = "encoder.keras"
+VOCABULARY_FILE = "vocabulary.txt"
+
 _MASKED_OUTPUTS = ("mlm_logits", "nsp_logits")
 _NO_EXPORT = (
     "kerarch.export handles models with one input and one output; BERT pretraining has four inputs and two "
@@ -183,8 +195,14 @@ _NO_EXPORT = (
 class MaskedLanguageModelConfig(LanguageModelConfig):
     """Keys of a masked-token model: the documents, their split, the vocabulary and the masks."""
 
-    dataset: str = option("python_docstrings", "The default corpus: docstrings of the Python standard library "
-                          "(data_dir= replaces it).", choices=("python_docstrings",))
+    dataset: str = option("python_docstrings", "The corpus: docstrings of the Python standard library (data_dir= "
+                          "replaces it by your text), or IMDB's training reviews (never its test reviews).",
+                          choices=("python_docstrings", "imdb_reviews"))
+    data_dir: typing.Optional[str] = option(
+        None, "python_docstrings: a UTF-8 text file, or a folder searched for .txt/.md/.py/... files, as the "
+        "corpus. imdb_reviews: the IMDB copy, as lstm-sentiment reads it (aclImdb folder, whose train/unsup "
+        "reviews are used too; folder with reviews.json; TSV folder); default: the installed reviews.json."
+    )
     max_documents: int = option(20000, "Read at most this many documents (paragraphs or docstrings).", minimum=2)
     held_out_percent: int = option(10, "Percent of the documents held out for validation, and again for test.",
                                    minimum=1)
@@ -213,13 +231,26 @@ class MaskedLanguageModel(LanguageModel):
         return super().compile(model, data, **options)
 
     def load_data(self):
+        """The masked pairs of the corpus; their vocabulary is recorded in the run folder (vocabulary.txt)."""
         cfg = self.config
-        return load_pretraining_pairs(
-            cfg.data_dir, max_documents=cfg.max_documents, max_chars=cfg.max_chars,
+        data = load_pretraining_pairs(
+            cfg.data_dir, dataset=cfg.dataset, max_documents=cfg.max_documents, max_chars=cfg.max_chars,
             held_out_percent=cfg.held_out_percent, vocabulary_size=cfg.vocabulary_size,
             sequence_length=cfg.sequence_length, mask_rate=cfg.mask_rate, max_predictions=cfg.max_predictions,
             seed=cfg.seed,
         )
+        write_vocabulary(self.run.path / VOCABULARY_FILE, data.tokenizer)
+        return data
+
+    def save_trained(self, model):
+        """Records the trained model, and its encoder alone (encoder.keras) for fine-tuning to start from."""
+        last = f"transformer_layer_{bert_model_architecture(model)['num_layers'] - 1}"
+        inputs = {name: model.input[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+        outputs = {"sequence_output": model.get_layer(last).output,
+                   "pooled_output": model.get_layer("pooled_dense").output}
+        with atomic_path(self.run.path / ENCODER_FILE) as tmp:
+            keras.Model(inputs, outputs, name="bert").save(tmp)
+        super().save_trained(model)
 
     def evaluate(self, model, data):
         """Test MLM accuracy at the selected positions vs the most frequent token; NSP accuracy vs the majority."""
@@ -244,3 +275,74 @@ class MaskedLanguageModel(LanguageModel):
 
     def export_inputs(self, data):
         raise KerarchError(f"{self.name} runs cannot be exported: {_NO_EXPORT}")
+
+
+# --- a pretraining run as the start of fine-tuning -----------------------------------------------
+
+
+@dataclasses.dataclass
+class PretrainedBert:
+    """A finished BERT pretraining run's encoder and WordPiece vocabulary (token i is id i)."""
+
+    encoder: keras.Model
+    vocabulary: list
+    source: str
+
+
+def load_pretrained_bert(path, *, sequence_length):
+    """The encoder and vocabulary of a finished MaskedLanguageModel run (bert-pretrain-mlm), checked for fine-tuning.
+
+    Args:
+        path: the run folder (its encoder.keras is used), or a .keras BERT
+            model inside it (e.g. checkpoints/best.keras, the best epoch by
+            validation loss); the vocabulary is always the run's
+            vocabulary.txt.
+        sequence_length: tokens per example the fine-tuning feeds; at most
+            the pretrained position embeddings.
+
+    Raises:
+        KerarchError: naming what differs: no such path; not in a run
+            folder; a run of another recipe; an unfinished run (no
+            summary.json); no vocabulary.txt or encoder.keras; a vocabulary
+            whose size is not the model's; `sequence_length` beyond the
+            pretrained positions; a model that is no BERT.
+    """
+    path = Path(os.path.expanduser(os.fspath(path)))
+    if not path.exists():
+        raise KerarchError(f"pretrained={path}: no such run folder or model file (nor a keras-hub preset name).")
+    folders = [path] if path.is_dir() else path.parents  # a model file may lie deeper: checkpoints/best.keras
+    run_dir = next((folder for folder in folders if (folder / "config.json").is_file()), None)
+    if run_dir is None:
+        raise KerarchError(f"pretrained={path} is not a kerarch run folder, nor a model file inside one (no "
+                           "config.json): the vocabulary comes from the run. Give a bert-pretrain-mlm run folder.")
+    recipe = read_json(run_dir / "config.json").get("recipe")
+    if not _is_masked_language_model(recipe):
+        raise KerarchError(f"pretrained={path} is a run of {recipe!r}, not of BERT pretraining (bert-pretrain-mlm); "
+                           "give a bert-pretrain-mlm run folder.")
+    if not (run_dir / "summary.json").is_file():
+        raise KerarchError(f"pretrained={path}: the {recipe} run {run_dir} is unfinished (no summary.json); finish "
+                           "it (run its command again) or give a finished run.")
+    model_file = path if path.is_file() else run_dir / ENCODER_FILE
+    for needed in (run_dir / VOCABULARY_FILE, model_file):
+        if not needed.is_file():
+            raise KerarchError(f"pretrained={path}: the {recipe} run {run_dir} has no {needed.name} (runs of older "
+                               f"kerarch versions did not record it); pretrain again.")
+    encoder, vocabulary = load_model_file(model_file), read_vocabulary(run_dir / VOCABULARY_FILE)
+    sizes = bert_model_architecture(encoder)
+    if len(vocabulary) != sizes["vocabulary_size"]:
+        raise KerarchError(f"pretrained={path}: {VOCABULARY_FILE} holds {len(vocabulary):,} tokens, but "
+                           f"{model_file.name} embeds {sizes['vocabulary_size']:,}.")
+    if sequence_length > sizes["max_sequence_length"]:
+        raise KerarchError(f"sequence_length={sequence_length} is longer than the {sizes['max_sequence_length']} "
+                           f"positions the {recipe} run {run_dir} pretrained; use sequence_length<="
+                           f"{sizes['max_sequence_length']}, or pretrain with a longer sequence_length.")
+    return PretrainedBert(encoder, vocabulary, f"the {recipe} run {run_dir} ({model_file.name}, {VOCABULARY_FILE})")
+
+
+def _is_masked_language_model(recipe):
+    if not isinstance(recipe, str):
+        return False
+    try:
+        return issubclass(get_recipe(recipe), MaskedLanguageModel)
+    except KerarchError:  # a recipe this installation does not know
+        return False

@@ -1,4 +1,4 @@
-"""TextClassification: the recipe kind of the text classifiers (lstm-sentiment, gru-textclass, bert-finetune-sst2).
+"""TextClassification: the recipe kind of the text classifiers (lstm-sentiment, gru-textclass, bert-finetune-*).
 
 The kind loads `dataset` (or `data_dir`), holds out a seeded validation
 share, learns a WordPiece vocabulary from the training texts, encodes every
@@ -13,27 +13,48 @@ A recipe says its config defaults and `build_model` (ending in
 `encode`, `model_inputs` or `export_adapter` where its data or model differ.
 `RecurrentTextClassification` builds the model too: a recurrent builder of
 kerarch.sequence.recurrent (`builder`) with the `RecurrentOptions` keys.
+
+`BertTextClassification` (bert-finetune-sst2, bert-finetune-imdb) fine-tunes
+`bert_classifier` on `[CLS] text [SEP]` token ids. Its encoder starts from
+`pretrained=`: a finished bert-pretrain-mlm run (its folder, or a .keras
+model in it) gives the encoder weights and the WordPiece vocabulary, checked
+by `load_pretrained_bert` before any run folder is made; a keras-hub preset
+gives its own (offline: a notice, then from scratch); none trains
+`scratch_config` from random initialisation on a vocabulary learned from
+the training texts. The vocabulary the model reads is recorded in the run
+folder (vocabulary.txt); the export takes float32 token ids of it.
 """
 
 import dataclasses
+import logging
 import os
 import typing
+from pathlib import Path
 
 import numpy as np
 
-from kerarch.config import QUANTIZE_MODES, RecipeConfig, option
+from kerarch.config import OPTIMIZERS, QUANTIZE_MODES, SCHEDULES, RecipeConfig, option
 from kerarch.data import make_dataset
 from kerarch.data.sources import downloads_allowed
 from kerarch.data.textclass import (
     SPECIAL_TOKENS,
     EncodedText,
+    bert_inputs,
     encode,
+    encode_packed,
+    joined_notices,
     load_text_classification,
     with_validation,
+    word_piece_from_vocabulary,
     word_piece_tokenizer,
+    write_vocabulary,
 )
-from kerarch.export.adapters import unrolled_with_float_ids
+from kerarch.export.adapters import bert_with_float_ids, unrolled_with_float_ids
+from kerarch.frame.language_model import VOCABULARY_FILE, load_pretrained_bert
 from kerarch.frame.recipe import Recipe
+from kerarch.sequence.bert import BERT_CONFIGS, bert_classifier
+
+log = logging.getLogger("kerarch")
 
 
 @dataclasses.dataclass
@@ -148,6 +169,100 @@ class RecurrentTextClassification(TextClassification):
         model = self.builder(task="classify", vocabulary_size=data.vocabulary_size, sequence_length=cfg.sequence_length,
                              num_classes=data.num_classes, **{key: getattr(cfg, key) for key in self.builder_keys})
         return self.compile(model, data)
+
+
+@dataclasses.dataclass
+class BertFinetuneConfig(TextClassificationConfig):
+    """Keys of a fine-tuned BERT classifier: where its encoder starts, and the paper's fine-tuning recipe."""
+
+    epochs: int = option(3, "Passes over the training data (paper: 2 to 4).", minimum=1)
+    batch_size: int = option(32, "Global batch size, split across replicas (paper: 16 or 32).", minimum=1)
+    pretrained: typing.Optional[str] = option(
+        "bert_tiny_en_uncased", "Where the encoder starts: a finished bert-pretrain-mlm run folder (or a .keras "
+        "model in it), whose weights and vocabulary are used; a keras-hub BERT preset (name or folder; one that "
+        "fails to load, e.g. offline: a notice, then scratch_config); none: scratch_config, randomly initialised.")
+    scratch_config: str = option("tiny", "BERT size trained without pretrained weights.", choices=tuple(BERT_CONFIGS))
+    vocabulary_size: int = option(8000, "WordPiece vocabulary learned without pretrained weights (a preset or run "
+                                  "has its own).", minimum=6)
+    sequence_length: int = option(64, "Tokens per text, [CLS] and [SEP] included (longer texts keep their start); "
+                                  "at most the pretrained positions.", minimum=3)
+    weight_decay: float = option(0.01, "Decoupled weight decay (paper: 0.01).", minimum=0.0)
+    optimizer: str = option("adamw", "Optimizer (paper: Adam with decoupled weight decay).", choices=OPTIMIZERS)
+    schedule: str = option("linear", "Learning-rate schedule (paper: linear decay to 0, after warmup_epochs).",
+                           choices=SCHEDULES)
+    dropout: float = option(0.1, "Dropout in BERT and before the classifier (paper: 0.1).", minimum=0.0)
+
+
+class BertTextClassification(TextClassification):
+    """BERT fine-tuned on `[CLS] text [SEP]`: from a pretraining run, a keras-hub preset, or from scratch."""
+
+    Config = BertFinetuneConfig
+    model_inputs = staticmethod(bert_inputs)
+    export_adapter = staticmethod(bert_with_float_ids)  # float32 token ids in; segment ids and mask made inside
+    #: Peak learning rates when `learning_rate` is none: (with pretrained weights, from scratch).
+    learning_rates = (5e-5, 3e-4)
+
+    def load_data(self):
+        data = super().load_data()
+        write_vocabulary(self.run.path / VOCABULARY_FILE, data.tokenizer)
+        return data
+
+    def tokenizer(self, data):
+        """The pretraining run's or the preset's vocabulary, else one learned from the training texts."""
+        cfg = self.config
+        self.pretrained_run, self.preset_loaded = None, False
+        if is_run_reference(cfg.pretrained):
+            self.pretrained_run = load_pretrained_bert(cfg.pretrained, sequence_length=cfg.sequence_length)
+            self.encoder_start = f"pretrained: {self.pretrained_run.source}"
+            log.info("Fine-tuning the encoder of %s.", self.pretrained_run.source)
+            return word_piece_from_vocabulary(self.pretrained_run.vocabulary)
+        tokenizer, why = preset_tokenizer(cfg.pretrained)
+        if tokenizer is not None:
+            self.preset_loaded, self.encoder_start = True, f"pretrained: keras-hub preset {cfg.pretrained}"
+            return tokenizer
+        tokenizer = super().tokenizer(data)
+        self.encoder_start = f"random initialisation ({cfg.scratch_config} config)"
+        data.notice = joined_notices(data.notice, why and (
+            f"The keras-hub preset {cfg.pretrained!r} could not be loaded ({why}), so BERT ({cfg.scratch_config} "
+            f"config) is trained from scratch: random initialisation and a {tokenizer.vocabulary_size():,}-token "
+            "WordPiece vocabulary learned from the training sentences. Expect far lower accuracy than "
+            "fine-tuning pretrained BERT."))
+        return tokenizer
+
+    def encode(self, tokenizer, texts):
+        return encode_packed(tokenizer, texts, sequence_length=self.config.sequence_length)[0]
+
+    def build_model(self, data):
+        cfg = self.config
+        if self.pretrained_run is not None:
+            start = dict(pretrained=self.pretrained_run.encoder)
+        elif self.preset_loaded:
+            start = dict(pretrained=cfg.pretrained)
+        else:
+            start = dict(config=cfg.scratch_config, vocabulary_size=data.vocabulary_size,
+                         max_sequence_length=cfg.sequence_length)
+        model = bert_classifier(num_classes=data.num_classes, dropout=cfg.dropout, **start)
+        learning_rate = cfg.learning_rate
+        if learning_rate is None:
+            learning_rate = self.learning_rates[0 if "pretrained" in start else 1]
+        return self.compile(model, data, optimizer=self.make_optimizer(data, learning_rate=learning_rate))
+
+    def evaluate(self, model, data):
+        return {**super().evaluate(model, data), "encoder_start": self.encoder_start}
+
+
+def is_run_reference(pretrained):
+    """Whether `pretrained=` names a kerarch run (a path) rather than a keras-hub preset (a name, folder or URL).
+
+    A keras-hub preset folder holds metadata.json; a name like
+    "bert_tiny_en_uncased" is neither a path on disk nor path-like.
+    """
+    if pretrained is None or "://" in pretrained:
+        return False
+    path = Path(os.path.expanduser(pretrained))
+    if path.is_dir():
+        return not (path / "metadata.json").is_file()
+    return path.exists() or pretrained.endswith(".keras") or os.sep in pretrained
 
 
 def tfidf_logreg_accuracy(train_texts, train_labels, test_texts, test_labels):

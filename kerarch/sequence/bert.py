@@ -9,8 +9,10 @@ import keras_hub
 from keras import layers, ops
 
 from kerarch.registry import register_builder
+from kerarch.errors import KerarchError
 from kerarch.sequence.common import (
     bias_add,
+    checked_architecture,
     copy_weights,
     gelu_approximate,
     load_preset,
@@ -29,6 +31,10 @@ BERT_CONFIGS = {
     "large": dict(num_layers=24, num_heads=16, hidden_dim=1024, intermediate_dim=4096),
 }
 _BERT_DEFAULTS = dict(vocabulary_size=30522, max_sequence_length=512, num_segments=2)
+# The encoder's layers besides its transformer layers: what pretrained weights are copied into.
+_ENCODER_LAYERS = (
+    "token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm", "pooled_dense"
+)
 _ARCHITECTURE = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim", "max_sequence_length")
 DISTILBERT_CONFIG = dict(
     vocabulary_size=30522, num_layers=6, num_heads=12, hidden_dim=768, intermediate_dim=3072, max_sequence_length=512
@@ -40,12 +46,40 @@ def _init():
 
 
 def _bert_architecture(config, pretrained, overrides):
-    """(architecture dict, keras-hub backbone or None) for the bert builders."""
+    """(architecture dict, model to copy weights from or None) for the bert builders."""
     if pretrained is None:
         configs = {key: {**_BERT_DEFAULTS, **value} for key, value in BERT_CONFIGS.items()}
         return resolve_config("bert", configs, config, **overrides), None
+    if isinstance(pretrained, keras.Model):
+        architecture = bert_model_architecture(pretrained)
+        return checked_architecture(architecture, overrides, source="pretrained model"), pretrained
     backbone = load_preset(keras_hub.models.BertBackbone, pretrained)
     return preset_architecture(backbone, _ARCHITECTURE + ("num_segments",), overrides), backbone
+
+
+def bert_model_architecture(model):
+    """The `build_bert` sizes of a BERT model with keras-hub's layer names (a kerarch `bert*` model, a BertBackbone).
+
+    Read from its layers: vocabulary and width from `token_embedding`,
+    positions from `position_embedding`, segments from `segment_embedding`,
+    depth, heads and feed-forward width from the `transformer_layer_<i>`.
+
+    Raises:
+        KerarchError: `model` lacks one of those layers (it is no BERT).
+    """
+    names = {layer.name for layer in model.layers}
+    missing = [name for name in _ENCODER_LAYERS + ("transformer_layer_0",) if name not in names]
+    if missing:
+        raise KerarchError(f"Model {model.name!r} is not a BERT encoder: it has no layer {', '.join(missing)} "
+                           "(kerarch's bert builders and keras-hub's BertBackbone have them).")
+    tokens, first = model.get_layer("token_embedding"), model.get_layer("transformer_layer_0")
+    return dict(
+        vocabulary_size=tokens.input_dim, hidden_dim=tokens.output_dim,
+        num_layers=sum(1 for name in names if name.startswith("transformer_layer_")),
+        num_heads=first.num_heads, intermediate_dim=first.intermediate_dim,
+        max_sequence_length=model.get_layer("position_embedding").sequence_length,
+        num_segments=model.get_layer("segment_embedding").input_dim,
+    )
 
 
 def _bert_encoder(*, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, dropout,
@@ -133,9 +167,13 @@ def build_bert(
             max_sequence_length, num_segments: override the config's value
             (30,522 tokens, 512 positions, 2 segments) when set.
         dropout: dropout rate of embeddings, attention and residuals.
-        pretrained: a keras-hub BERT preset name ("bert_tiny_en_uncased", ...)
-            or local preset directory; its weights are copied in and it fixes
-            the architecture. Needs the preset reachable (KerarchError if not).
+        pretrained: the encoder weights to start from, which also fix the
+            architecture: a keras-hub BERT preset name ("bert_tiny_en_uncased",
+            ...) or local preset directory (KerarchError if unreachable), or
+            a BERT `keras.Model` with keras-hub's layer names -- a kerarch
+            `bert` / `bert_pretraining` model, e.g. a bert-pretrain-mlm run's
+            encoder.keras (`bert_model_architecture` reads its sizes). The
+            encoder layers' weights are copied; the heads start fresh.
         name: model name (default `bert` or `bert_{head}`, the registry key).
 
     Returns:
@@ -164,8 +202,8 @@ def build_bert(
         outputs = layers.Dense(num_classes, activation=activation, kernel_initializer=_init(), name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name or ("bert" if head is None else f"bert_{head}"))
     if backbone is not None:
-        names = ["token_embedding", "position_embedding", "segment_embedding", "embeddings_layer_norm", "pooled_dense"]
-        copy_weights(backbone, model, names + [f"transformer_layer_{i}" for i in range(architecture["num_layers"])])
+        encoder_layers = [*_ENCODER_LAYERS, *(f"transformer_layer_{i}" for i in range(architecture["num_layers"]))]
+        copy_weights(backbone, model, encoder_layers)
     return model
 
 

@@ -71,12 +71,20 @@ def preset_architecture(backbone, keys, explicit):
         KerarchError: an explicit argument disagrees with the preset.
     """
     config = backbone.get_config()
-    architecture = {key: config[key] for key in keys}
+    return checked_architecture({key: config[key] for key in keys}, explicit, source="preset")
+
+
+def checked_architecture(architecture, explicit, *, source):
+    """`architecture` (fixed by pretrained weights), once no explicit argument disagrees with it.
+
+    Raises:
+        KerarchError: an explicit (not None) argument differs; the message names each one and `source`.
+    """
     clashes = {k: v for k, v in explicit.items() if v is not None and k in architecture and architecture[k] != v}
     if clashes:
         raise KerarchError(
-            "The preset fixes the architecture; these arguments disagree with it: "
-            + ", ".join(f"{k}={v!r} (preset: {architecture[k]!r})" for k, v in clashes.items())
+            f"The {source} fixes the architecture; these arguments disagree with it: "
+            + ", ".join(f"{k}={v!r} ({source}: {architecture[k]!r})" for k, v in clashes.items())
             + "."
         )
     return architecture
@@ -89,5 +97,5 @@ def copy_weights(source, target, layer_names):
         weights = source_layer.get_weights()
         expected = [w.shape for w in target_layer.get_weights()]
         if [w.shape for w in weights] != expected:
-            raise KerarchError(f"Layer {layer_name!r}: preset weights {[w.shape for w in weights]} != {expected}.")
+            raise KerarchError(f"Layer {layer_name!r}: pretrained weights {[w.shape for w in weights]} != {expected}.")
         target_layer.set_weights(weights)
