@@ -1,16 +1,24 @@
 """kerarch benchmarks: `make bench` (or `python benchmarks/run_all.py --help`).
 
 Measures on this machine, and writes benchmarks/results/<timestamp>.json:
-- train_throughput: images/s of one training step of LeNet-5 and of the
-  default DCGAN (filters=32), float32, with and without XLA.
+- train_throughput: training images/s of LeNet-5 and of the default DCGAN
+  (filters=32), float32, without and with XLA.
 - tflite_latency: median single-image latency of LeNet-5 float and int8 TFLite.
 - mobilenet_int8_sizes: float vs full-integer int8 TFLite (per-channel and
-  per-tensor weight scales) size and latency of
+  per-tensor weight scales) size and latency (float vs per-channel int8) of
   MobileNetV2 at 32x32x1, 10 classes, for several width multipliers.
 - import_time: `import kerarch` against `import keras_hub` (benchmarks/import_time.py),
   medians of fresh processes under JAX, goal <= 1.25x.
 - gan_mnist_default_run: wall time of `kerarch run gan-mnist` with its
   defaults against the goal of 10 minutes on a 2-core CPU (set-up excluded).
+
+Comparisons run in interleaved pairs in one process (A then B, then B then
+A, ...): every pair is printed and stored, with the median of the per-pair
+time ratios B / A (below 1: B is faster). This machine is shared; absolute
+times move with its load, the ratios much less. Slower comparisons have
+their own scripts: benchmarks/generation.py (compiled decoding),
+benchmarks/recipe_defaults.py (XLA, bfloat16 and steps_per_execution per
+recipe), benchmarks/input_pipeline.py (shuffling and augmentation).
 """
 
 import argparse
@@ -18,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 GAN_GOAL_S = 600
 
 
-def train_throughput(steps=20, batch_size=128):
+def train_throughput(steps=20, batch_size=128, pairs=5):
+    """Training images/s without and with XLA, in interleaved pairs (the order alternates pair by pair)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -42,30 +52,55 @@ def train_throughput(steps=20, batch_size=128):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, size=(batch_size * steps, 28, 28, 1)).astype("float32")
     labels = rng.integers(0, 10, size=len(images))
-    results = {}
-    for jit in (False, True):
+
+    def lenet(jit):
         model = kerarch.build("lenet5")
         model.compile("adam", "sparse_categorical_crossentropy", jit_compile=jit)
-        data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
-        results[f"lenet5_jit={jit}"] = _images_per_second(model, data, len(images))
+        return model, tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
 
+    def dcgan(jit):
         gan = GAN(kerarch.build("dcgan_generator", latent_dim=64, filters=32),
                   kerarch.build("dcgan_discriminator", filters=32), latent_dim=64)
         gan.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                     d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), jit_compile=jit)
-        data = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).cache()
-        results[f"dcgan_filters32_jit={jit}"] = _images_per_second(gan, data, len(images))
+        return gan, tf.data.Dataset.from_tensor_slices(images).batch(batch_size).cache()
+
+    results = {}
+    for name, make in (("lenet5", lenet), ("dcgan_filters32", dcgan)):
+        runs = {jit: make(jit) for jit in (False, True)}
+        for model, data in runs.values():
+            model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
+        seconds = interleaved(lambda jit: _fit_seconds(*runs[jit]), (False, True), pairs)
+        results[name] = pair_report(seconds, ("no_xla", "xla"), per_second=len(images), unit="img_per_s")
     return results
 
 
-def _images_per_second(model, data, count):
-    model.fit(data.take(2), epochs=1, verbose=0)  # trace and warm up
+def _fit_seconds(model, data):
     start = time.perf_counter()
     model.fit(data, epochs=1, verbose=0)
-    return round(count / (time.perf_counter() - start), 1)
+    return time.perf_counter() - start
 
 
-def tflite_latency():
+def interleaved(measure, settings, pairs):
+    """[[seconds of settings[0], seconds of settings[1]], ...]: `pairs` pairs, the order alternating."""
+    rows = []
+    for i in range(pairs):
+        order = settings if i % 2 == 0 else settings[::-1]
+        timed = {setting: measure(setting) for setting in order}
+        rows.append([timed[setting] for setting in settings])
+    return rows
+
+
+def pair_report(seconds, names, *, per_second=None, unit="s"):
+    """The pairs (as rates when `per_second` is given) and the median of the per-pair ratios b / a of the times."""
+    a, b = names
+    values = [[per_second / t for t in pair] if per_second else pair for pair in seconds]
+    return {"pairs": [{a: round(x, 4), b: round(y, 4)} for x, y in values], "unit": unit,
+            f"median_time_ratio_{b}_over_{a}": round(statistics.median(y / x for x, y in seconds), 3)}
+
+
+def tflite_latency(pairs=5):
+    """Single-image latency of LeNet-5 float and int8 TFLite: medians of 200 runs, in interleaved pairs."""
     import keras
     import numpy as np
 
@@ -81,10 +116,11 @@ def tflite_latency():
     with tempfile.TemporaryDirectory() as tmp:
         report = export_model(model, Path(tmp) / "lenet5", quantize="int8", representative_data=x[:200],
                               eval_inputs=x[:100], eval_labels=y[:100])
-        out = {}
-        for key in ("tflite", "tflite_int8"):
-            path = Path(tmp) / "lenet5" / report["artifacts"][key]["path"]
-            out[key] = {"bytes": report["artifacts"][key]["bytes"], **latency(path, x[:1], runs=200)}
+        files = {key: Path(tmp) / "lenet5" / report["artifacts"][key]["path"] for key in ("tflite", "tflite_int8")}
+        seconds = interleaved(lambda key: latency(files[key], x[:1], runs=200)["median_ms"] / 1e3,
+                              ("tflite", "tflite_int8"), pairs)
+        out = pair_report([[t * 1e3 for t in pair] for pair in seconds], ("float", "int8"), unit="median_ms")
+        out["bytes"] = {key: report["artifacts"][key]["bytes"] for key in files}
     keras.backend.clear_session()
     return out
 
@@ -120,8 +156,8 @@ def mobilenet_int8_sizes(alphas=(0.35, 0.5, 0.75, 1.0, 1.4)):
                 "int8_vs_float": report["artifacts"]["tflite_int8"]["size_vs_float"],
                 "int8_per_tensor_bytes": per_tensor["bytes"],
                 "int8_per_tensor_vs_float": per_tensor["size_vs_float"],
-                "float_median_ms": latency(files["tflite"], x[:1], runs=200)["median_ms"],
-                "int8_median_ms": latency(files["tflite_int8"], x[:1], runs=200)["median_ms"],
+                "latency": pair_report(interleaved(lambda key: latency(files[key], x[:1], runs=100)["median_ms"],
+                                                   ("tflite", "tflite_int8"), 3), ("float", "int8"), unit="median_ms"),
                 "int8_per_tensor_median_ms": latency(Path(tmp) / "per_tensor" / per_tensor["path"], x[:1],
                                                      runs=200)["median_ms"],
             }

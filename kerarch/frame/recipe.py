@@ -66,6 +66,9 @@ class Recipe:
     retrain_restores = False
     #: True to evaluate and export the best checkpoint (by `monitor`) instead of the last epoch's weights.
     keep_best = False
+    #: True where XLA measurably trains this recipe faster on a CPU too (benchmarks/recipe_defaults.py):
+    #: then `jit_compile=auto` compiles with XLA whenever training runs on one device.
+    xla_on_cpu = False
 
     def __init__(self, config, run, strategy):
         self.config = config
@@ -97,7 +100,12 @@ class Recipe:
     # --- steps with defaults ----------------------------------------------------
     @property
     def jit_compile(self):
-        return {"auto": "auto", "true": True, "false": False}[self.config.jit_compile]
+        """The config's `jit_compile`; "auto" is Keras' choice (no XLA on a CPU or with tf.distribute), or XLA
+        for a recipe whose `xla_on_cpu` says it trains faster with it, on one device."""
+        setting = self.config.jit_compile
+        if setting == "auto":
+            return True if self.xla_on_cpu and self.strategy.num_replicas_in_sync == 1 else "auto"
+        return setting == "true"
 
     def num_train_examples(self, data):
         """Examples in one pass over the training data; recipes whose data has no `x_train` override it."""
