@@ -20,13 +20,14 @@ import tensorflow as tf
 
 from kerarch import cli
 from kerarch.config import parse_overrides
-from kerarch.data.textclass import load_imdb_corpus, read_vocabulary
+from kerarch.data.corpus import encode_pairs
+from kerarch.data.textclass import load_imdb_corpus, read_vocabulary, word_piece_tokenizer
 from kerarch.frame import get_recipe, run_recipe
 from test_text_recipes import FILLER, NEGATIVE, POSITIVE
 
 TEST_ONLY, UNLABELLED_ONLY = "zqxtestonly", "unsupword"
 PRETRAIN = ["dataset=imdb_reviews", "epochs=1", "batch_size=16", "vocabulary_size=200", "sequence_length=32",
-            "max_predictions=5", "jit_compile=false", "verbose=none", "run_dir=runs/pretrained"]
+            "max_predictions=5", "segments=spans", "jit_compile=false", "verbose=none", "run_dir=runs/pretrained"]
 
 
 def write_imdb(folder, *, train=40, test=12, unsup=10):
@@ -64,6 +65,20 @@ def test_imdb_corpus_holds_training_and_unlabelled_reviews_never_test_ones(tmp_p
     text = " ".join(s for doc in corpus.documents for s in doc).lower()
     assert len(corpus.documents) == 2 * 40 + 10 and TEST_ONLY not in text and UNLABELLED_ONLY in text
     assert "test reviews excluded" in corpus.source
+
+
+
+def test_span_pairs_fill_the_sequence_that_sentence_pairs_leave_half_empty(tmp_path):
+    documents = load_imdb_corpus(write_imdb(tmp_path / "aclImdb"), max_documents=10_000, max_chars=10**8,
+                                 seed=0).documents
+    tokenizer = word_piece_tokenizer([s for doc in documents for s in doc], vocabulary_size=200)
+    pairs = {segments: encode_pairs(tokenizer, documents, 0, sequence_length=48, segments=segments)
+             for segments in ("sentences", "spans")}
+    filled = {segments: float(np.mean(p["token_ids"] > 0)) for segments, p in pairs.items()}
+    assert filled["spans"] > filled["sentences"] + 0.2, filled
+    assert len(pairs["spans"]["nsp_labels"]) < len(pairs["sentences"]["nsp_labels"])
+    # Both segments are there: segment 1 follows the first [SEP].
+    assert (pairs["spans"]["segment_ids"].max(axis=1) == 1).all()
 
 
 def test_pretraining_on_imdb_records_its_vocabulary_and_encoder(pretrained):

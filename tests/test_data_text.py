@@ -25,6 +25,7 @@ from kerarch.data.textclass import (
     python_docstrings,
     read_tsv,
     sentence_pairs,
+    span_pairs,
     split_sentences,
     strip_area,
     with_validation,
@@ -220,6 +221,37 @@ def test_sentence_pairs_are_half_true_next_half_random():
     assert 0.4 < np.mean([label for *_, label in pairs]) < 0.6
     with pytest.raises(KerarchError, match="at least 2 documents"):
         sentence_pairs(documents[:1], seed=0)
+
+
+
+def test_span_pairs_fill_the_budget_and_cover_every_sentence_once():
+    rng = np.random.default_rng(1)
+    documents = [[f"d{d}s{s}" for s in range(int(rng.integers(1, 12)))] for d in range(60)]
+    lengths = [[int(rng.integers(2, 9)) for _ in doc] for doc in documents]
+    tokens = {f"d{d}s{s}": n for d, doc in enumerate(lengths) for s, n in enumerate(doc)}
+    pairs = span_pairs(documents, lengths, seed=0, max_tokens=20)
+    assert pairs == span_pairs(documents, lengths, seed=0, max_tokens=20)
+    assert pairs != span_pairs(documents, lengths, seed=1, max_tokens=20)
+    covered = []
+    for first, second, label in pairs:
+        a, b = first.split(), second.split()
+        doc = a[0].split("s")[0]
+        indices = [int(s.split("s")[1]) for s in a]
+        assert all(s.startswith(doc + "s") for s in a) and indices == list(range(indices[0], indices[-1] + 1))
+        covered += a
+        if label == 0:  # IsNext: B continues A in the same document, the chunk at most one sentence past 20
+            assert [int(s.split("s")[1]) for s in b][0] == indices[-1] + 1 and all(s.startswith(doc + "s") for s in b)
+            assert sum(tokens[s] for s in a + b[:-1]) < 20
+            covered += b
+        else:  # NotNext: B is a run of another document
+            assert not any(s.startswith(doc + "s") for s in b)
+    # Every sentence is in exactly one A or IsNext B: nothing is skipped, nothing repeated.
+    assert sorted(covered) == sorted(s for doc in documents for s in doc)
+    assert 0.35 < np.mean([label for *_, label in pairs]) < 0.75  # one-sentence chunks are always NotNext
+    mean_tokens = np.mean([sum(tokens[s] for s in (first + " " + second).split()) for first, second, _ in pairs])
+    assert mean_tokens > 14  # spans fill the budget; single sentences average 5.5 tokens
+    with pytest.raises(KerarchError, match="at least 2 documents"):
+        span_pairs(documents[:1], lengths[:1], seed=0, max_tokens=20)
 
 
 def test_word_piece_encoding_pads_with_zero_and_packs_pairs():

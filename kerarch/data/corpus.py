@@ -23,6 +23,8 @@ from kerarch.data.textclass import (
     load_corpus,
     load_imdb_corpus,
     sentence_pairs,
+    span_pairs,
+    token_counts,
     word_piece_tokenizer,
 )
 from kerarch.errors import KerarchError
@@ -130,7 +132,8 @@ class PretrainingPairs:
 
 
 def load_pretraining_pairs(data_dir, *, max_documents, max_chars, held_out_percent, vocabulary_size,
-                           sequence_length, mask_rate, max_predictions, seed, dataset="python_docstrings"):
+                           sequence_length, mask_rate, max_predictions, seed, dataset="python_docstrings",
+                           segments="sentences"):
     """BERT pretraining data (Devlin et al. 2019, section 3.1) from a corpus of documents.
 
     The corpus: `dataset="python_docstrings"`, the text of `data_dir` or the
@@ -142,7 +145,9 @@ def load_pretraining_pairs(data_dir, *, max_documents, max_chars, held_out_perce
     is trained on; a WordPiece vocabulary is learned from the training
     sentences. Each two consecutive sentences of a document give a pair,
     half the time with the true next sentence (IsNext), half the time with
-    a random sentence of another document (NotNext) (`sentence_pairs`),
+    a random sentence of another document (NotNext) (`sentence_pairs`);
+    with `segments="spans"`, A and B are spans of consecutive sentences
+    that fill the sequence, as BERT's released code makes them (`span_pairs`);
     packed as `[CLS] A [SEP] B [SEP]` and cut to `sequence_length`. A
     keras_hub MaskedLMMaskGenerator selects `mask_rate` of the tokens (at
     most `max_predictions` per pair; 80 % become [MASK], 10 % a random
@@ -160,7 +165,7 @@ def load_pretraining_pairs(data_dir, *, max_documents, max_chars, held_out_perce
         mask_token_id=tokenizer.token_to_id("[MASK]"), mask_selection_length=max_predictions,
         unselectable_token_ids=[tokenizer.token_to_id(t) for t in ("[PAD]", "[CLS]", "[SEP]")],
     )
-    pairs = {name: encode_pairs(tokenizer, docs, seed + i, sequence_length=sequence_length)
+    pairs = {name: encode_pairs(tokenizer, docs, seed + i, sequence_length=sequence_length, segments=segments)
              for i, (name, docs) in enumerate(splits.items())}
     return PretrainingPairs(
         source=corpus.source, tokenizer=tokenizer, mask_generator=masker,
@@ -182,9 +187,19 @@ def split_documents(documents, held_out_percent, seed):
     return {"train": pick(order[2 * held:]), "validation": pick(order[held: 2 * held]), "test": pick(order[:held])}
 
 
-def encode_pairs(tokenizer, documents, seed, *, sequence_length):
-    """{"token_ids", "segment_ids", "nsp_labels"} of the next-sentence pairs of `documents`."""
-    pairs = sentence_pairs(documents, seed)
+def encode_pairs(tokenizer, documents, seed, *, sequence_length, segments="sentences"):
+    """{"token_ids", "segment_ids", "nsp_labels"} of the next-sentence pairs of `documents`.
+
+    `segments="sentences"`: one sentence each (`sentence_pairs`); `"spans"`:
+    consecutive sentences filling the sequence (`span_pairs`).
+    """
+    if segments == "spans":
+        sentences = [s for doc in documents for s in doc]
+        counts = iter(token_counts(tokenizer, sentences))
+        lengths = [[next(counts) for _ in doc] for doc in documents]
+        pairs = span_pairs(documents, lengths, seed, max_tokens=sequence_length - 3)  # [CLS] A [SEP] B [SEP]
+    else:
+        pairs = sentence_pairs(documents, seed)
     if not pairs:
         raise KerarchError(
             "The corpus is too small: a split has no two consecutive sentences to pair. Give more text "

@@ -730,6 +730,56 @@ def sentence_pairs(documents, seed):
     return pairs
 
 
+def span_pairs(documents, lengths, seed, *, max_tokens):
+    """BERT's pairs of text spans, as google-research/bert's create_pretraining_data.py builds them.
+
+    The paper's "sentences" are spans of contiguous text (section 3.1): the
+    consecutive sentences of a document are gathered until they hold
+    `max_tokens` tokens; a seeded cut splits them into A and, half the time
+    (always when there is one sentence), A is followed by a span of another
+    document from a random sentence on (label 1, NotNext; the sentences
+    after the cut start the next chunk), else by the rest of the chunk
+    (label 0, IsNext). `lengths` holds each sentence's token count.
+
+    Returns:
+        [(first, second, label)] with sentences joined by spaces.
+    """
+    if len(documents) < 2:
+        raise KerarchError("Next-sentence pairs need at least 2 documents (negatives come from other documents).")
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for d, (doc, doc_lengths) in enumerate(zip(documents, lengths)):
+        start = end = chunk = 0
+        while end < len(doc):
+            chunk += doc_lengths[end]
+            end += 1
+            if end < len(doc) and chunk < max_tokens:
+                continue
+            cut = start + (1 if end - start < 2 else int(rng.integers(1, end - start)))
+            first = " ".join(doc[start:cut])
+            if end - start == 1 or rng.random() < 0.5:
+                room = max_tokens - sum(doc_lengths[start:cut])
+                pairs.append((first, _span_from(documents, lengths, d, rng, room), 1))
+                end = cut  # the sentences after the cut start the next chunk
+            else:
+                pairs.append((first, " ".join(doc[cut:end]), 0))
+            start, chunk = end, 0
+    return pairs
+
+
+def _span_from(documents, lengths, exclude, rng, max_tokens):
+    """Consecutive sentences of a random other document, from a random one on, up to `max_tokens` tokens."""
+    other = exclude
+    while other == exclude or not documents[other]:
+        other = int(rng.integers(len(documents)))
+    start = int(rng.integers(len(documents[other])))
+    end, tokens = start, 0
+    while end < len(documents[other]) and (tokens < max_tokens or end == start):
+        tokens += lengths[other][end]
+        end += 1
+    return " ".join(documents[other][start:end])
+
+
 def _documents(files):
     """Documents (lists of sentences) of each file in turn, lazily."""
     for path in files:
@@ -828,6 +878,11 @@ def encode_packed(tokenizer, first, second=None, *, sequence_length):
         return _batched(lambda batch: packer(tokenizer(batch)), first)
     return _batched(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
 
+
+
+def token_counts(tokenizer, texts):
+    """The number of tokens of each text, an int32 array."""
+    return _batched(lambda batch: tokenizer(batch).row_lengths(), texts) if len(texts) else np.zeros(0, np.int32)
 
 def bert_inputs(token_ids, labels):
     """tf.data map: packed token ids -> (BERT's input dict: token, segment and padding ids; labels)."""

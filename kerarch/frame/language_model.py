@@ -209,6 +209,9 @@ class MaskedLanguageModelConfig(LanguageModelConfig):
     vocabulary_size: int = option(6000, "Largest WordPiece vocabulary learned from the training sentences.",
                                   minimum=len(SPECIAL_TOKENS) + 1)
     sequence_length: int = option(64, "Tokens per pair, [CLS] and both [SEP] included.", minimum=5)
+    segments: str = option("sentences", "What A and B of a pair are: one sentence each, or spans of consecutive "
+                           "sentences filling sequence_length (BERT's create_pretraining_data.py).",
+                           choices=("sentences", "spans"))
     mask_rate: float = option(0.15, "Share of tokens selected for prediction (paper: 0.15).", minimum=0.0)
     max_predictions: int = option(12, "Selected positions per sequence at most (paper: 20 for 128 tokens).",
                                   minimum=1)
@@ -237,7 +240,7 @@ class MaskedLanguageModel(LanguageModel):
             cfg.data_dir, dataset=cfg.dataset, max_documents=cfg.max_documents, max_chars=cfg.max_chars,
             held_out_percent=cfg.held_out_percent, vocabulary_size=cfg.vocabulary_size,
             sequence_length=cfg.sequence_length, mask_rate=cfg.mask_rate, max_predictions=cfg.max_predictions,
-            seed=cfg.seed,
+            seed=cfg.seed, segments=cfg.segments,
         )
         write_vocabulary(self.run.path / VOCABULARY_FILE, data.tokenizer)
         return data
