@@ -879,10 +879,10 @@ def encode_packed(tokenizer, first, second=None, *, sequence_length):
     return _batched(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
 
 
-
 def token_counts(tokenizer, texts):
     """The number of tokens of each text, an int32 array."""
     return _batched(lambda batch: tokenizer(batch).row_lengths(), texts) if len(texts) else np.zeros(0, np.int32)
+
 
 def bert_inputs(token_ids, labels):
     """tf.data map: packed token ids -> (BERT's input dict: token, segment and padding ids; labels)."""
