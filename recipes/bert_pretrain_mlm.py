@@ -9,7 +9,8 @@ split into training, validation and test sets; the WordPiece vocabulary is
 learned from the training documents.
 Pairs and masks as in the paper, section 3.1 (kerarch.data.corpus), the masks
 drawn afresh for every training batch (dynamic masking, as RoBERTa; the paper
-masked each sequence 10 fixed ways); AdamW with the rate decayed linearly to 0. The
+masked each sequence 10 fixed ways); next_sentence=false trains the masked LM
+alone (RoBERTa, Liu et al. 2019); AdamW with the rate decayed linearly to 0. The
 report sets test MLM and NSP accuracy beside the most frequent token and the
 majority label; results in README.md. The run folder keeps vocabulary.txt
 and encoder.keras: `pretrained=<run folder>` of the bert-finetune-* recipes

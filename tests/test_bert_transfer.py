@@ -93,6 +93,27 @@ def test_pretraining_on_imdb_records_its_vocabulary_and_encoder(pretrained):
     assert encoder.get_layer("token_embedding").input_dim == len(vocabulary)
 
 
+def _epoch_losses(run_dir):
+    """(loss, mlm_logits_loss, nsp_logits_loss) arrays, one value per epoch, from a run's metrics.csv."""
+    rows = np.genfromtxt(run_dir / "metrics.csv", delimiter=",", names=True)
+    return np.atleast_1d(rows["loss"]), np.atleast_1d(rows["mlm_logits_loss"]), np.atleast_1d(rows["nsp_logits_loss"])
+
+
+def test_next_sentence_false_trains_the_masked_lm_alone(pretrained, monkeypatch):
+    workdir, imdb, run_dir = pretrained
+    monkeypatch.chdir(workdir)
+    summary = run_recipe("bert-pretrain-mlm", [f"data_dir={imdb}", *PRETRAIN, "next_sentence=false",
+                                               "run_dir=runs/mlm-only"])
+    loss, mlm, nsp = _epoch_losses(workdir / summary["run_dir"])
+    # The NSP loss is reported, but not in the total. (Keras averages the total and the per-output losses over
+    # an epoch with other weights, so they agree to a few hundredths, far closer than the NSP loss itself.)
+    assert (nsp > 0.3).all() and (abs(loss - mlm) < 0.1 * nsp).all(), (loss, mlm, nsp)
+    loss, mlm, nsp = _epoch_losses(run_dir)  # the default: both losses, summed
+    assert (nsp > 0.3).all() and (abs(loss - mlm - nsp) < 0.1 * nsp).all(), (loss, mlm, nsp)
+    config = json.loads((workdir / summary["run_dir"] / "config.json").read_text())
+    assert config["config"]["next_sentence"] is False
+
+
 def _built_classifier(workdir, imdb, pretrained_path, tmp_path):
     """The bert-finetune-imdb recipe's data and untrained model, as its run builds them (no run folder)."""
     recipe_cls = get_recipe("bert-finetune-imdb")

@@ -286,3 +286,13 @@ def test_a_vocabulary_file_round_trips_token_ids(tmp_path):
     assert vocabulary == tokenizer.get_vocabulary() and [p.name for p in tmp_path.iterdir()] == ["vocabulary.txt"]
     ids = word_piece_from_vocabulary(vocabulary)(["Films café zzz"])
     assert ids == tokenizer(["Films café zzz"]) == [[6, 7, 5, 1]]
+
+
+@pytest.mark.parametrize("keep", ["start", "head_tail"])
+def test_encode_packed_keeps_the_start_or_the_head_and_tail_of_long_texts(keep):
+    letters = "a b c d e f g h i j k l m n o p"
+    tokenizer = word_piece_tokenizer([letters, "a b"] * 20, vocabulary_size=60)
+    ids = encode_packed(tokenizer, [letters, "a b"], sequence_length=10, keep=keep)[0]  # room for 8 tokens
+    words = [[tokenizer.id_to_token(i) for i in row if i] for row in ids.tolist()]
+    kept = "a b c d e f g h" if keep == "start" else "a b k l m n o p"  # head_tail: 8 // 4 = 2 first, 6 last
+    assert words == [["[CLS]", *kept.split(), "[SEP]"], ["[CLS]", "a", "b", "[SEP]"]]

@@ -215,6 +215,8 @@ class MaskedLanguageModelConfig(LanguageModelConfig):
     mask_rate: float = option(0.15, "Share of tokens selected for prediction (paper: 0.15).", minimum=0.0)
     max_predictions: int = option(12, "Selected positions per sequence at most (paper: 20 for 128 tokens).",
                                   minimum=1)
+    next_sentence: bool = option(True, "Train the next-sentence head too (paper: yes); off: masked LM alone, as "
+                                 "RoBERTa (Liu et al. 2019) and Cramming (Geiping & Goldstein 2022) found better.")
     export: bool = option(False, "Off: " + _NO_EXPORT, choices=(False,))
 
 
@@ -231,6 +233,8 @@ class MaskedLanguageModel(LanguageModel):
     def compile(self, model, data, **options):
         """Compiles with accuracies weighted by the mask: masked tokens at the selected positions only."""
         options.setdefault("weighted_metrics", {name: ["sparse_categorical_accuracy"] for name in _MASKED_OUTPUTS})
+        if not self.config.next_sentence:  # the NSP head is still built and reported, but never trained
+            options.setdefault("loss_weights", {"mlm_logits": 1.0, "nsp_logits": 0.0})
         return super().compile(model, data, **options)
 
     def load_data(self):

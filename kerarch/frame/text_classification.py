@@ -184,8 +184,10 @@ class BertFinetuneConfig(TextClassificationConfig):
     scratch_config: str = option("tiny", "BERT size trained without pretrained weights.", choices=tuple(BERT_CONFIGS))
     vocabulary_size: int = option(8000, "WordPiece vocabulary learned without pretrained weights (a preset or run "
                                   "has its own).", minimum=6)
-    sequence_length: int = option(64, "Tokens per text, [CLS] and [SEP] included (longer texts keep their start); "
+    sequence_length: int = option(64, "Tokens per text, [CLS] and [SEP] included (a longer text is cut: see keep); "
                                   "at most the pretrained positions.", minimum=3)
+    keep: str = option("start", "Which tokens of a longer text to keep: its start, or head_tail: the first quarter "
+                       "of the room and the end (Sun et al. 2019).", choices=("start", "head_tail"))
     weight_decay: float = option(0.01, "Decoupled weight decay (paper: 0.01).", minimum=0.0)
     optimizer: str = option("adamw", "Optimizer (paper: Adam with decoupled weight decay).", choices=OPTIMIZERS)
     schedule: str = option("linear", "Learning-rate schedule (paper: linear decay to 0, after warmup_epochs).",
@@ -230,7 +232,7 @@ class BertTextClassification(TextClassification):
         return tokenizer
 
     def encode(self, tokenizer, texts):
-        return encode_packed(tokenizer, texts, sequence_length=self.config.sequence_length)[0]
+        return encode_packed(tokenizer, texts, sequence_length=self.config.sequence_length, keep=self.config.keep)[0]
 
     def build_model(self, data):
         cfg = self.config
