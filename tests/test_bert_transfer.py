@@ -23,6 +23,7 @@ from kerarch.config import parse_overrides
 from kerarch.data.corpus import encode_pairs
 from kerarch.data.textclass import load_imdb_corpus, read_vocabulary, word_piece_tokenizer
 from kerarch.frame import get_recipe, run_recipe
+from kerarch.plots import read_metrics_csv
 from test_text_recipes import FILLER, NEGATIVE, POSITIVE
 
 TEST_ONLY, UNLABELLED_ONLY = "zqxtestonly", "unsupword"
@@ -67,7 +68,6 @@ def test_imdb_corpus_holds_training_and_unlabelled_reviews_never_test_ones(tmp_p
     assert "test reviews excluded" in corpus.source
 
 
-
 def test_span_pairs_fill_the_sequence_that_sentence_pairs_leave_half_empty(tmp_path):
     documents = load_imdb_corpus(write_imdb(tmp_path / "aclImdb"), max_documents=10_000, max_chars=10**8,
                                  seed=0).documents
@@ -95,8 +95,8 @@ def test_pretraining_on_imdb_records_its_vocabulary_and_encoder(pretrained):
 
 def _epoch_losses(run_dir):
     """(loss, mlm_logits_loss, nsp_logits_loss) arrays, one value per epoch, from a run's metrics.csv."""
-    rows = np.genfromtxt(run_dir / "metrics.csv", delimiter=",", names=True)
-    return np.atleast_1d(rows["loss"]), np.atleast_1d(rows["mlm_logits_loss"]), np.atleast_1d(rows["nsp_logits_loss"])
+    columns = read_metrics_csv(run_dir / "metrics.csv")
+    return tuple(np.asarray(columns[key]) for key in ("loss", "mlm_logits_loss", "nsp_logits_loss"))
 
 
 def test_next_sentence_false_trains_the_masked_lm_alone(pretrained, monkeypatch):

@@ -223,7 +223,6 @@ def test_sentence_pairs_are_half_true_next_half_random():
         sentence_pairs(documents[:1], seed=0)
 
 
-
 def test_span_pairs_fill_the_budget_and_cover_every_sentence_once():
     rng = np.random.default_rng(1)
     documents = [[f"d{d}s{s}" for s in range(int(rng.integers(1, 12)))] for d in range(60)]

@@ -881,8 +881,11 @@ def encode_packed(tokenizer, first, second=None, *, sequence_length, keep="start
         end_value=tokenizer.token_to_id("[SEP]"), pad_value=0,
     )
     if second is None:
-        cut = (lambda tokens: head_and_tail(tokens, sequence_length - 2)) if keep == "head_tail" else (lambda t: t)
-        return _batched(lambda batch: packer(cut(tokenizer(batch))), first)
+        def pack(batch):
+            tokens = tokenizer(batch)
+            return packer(head_and_tail(tokens, sequence_length - 2) if keep == "head_tail" else tokens)
+
+        return _batched(pack, first)
     return _batched(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
 
 
