@@ -39,13 +39,14 @@ SAME_EXCEPT = ("pretrained", "run_dir")
 
 def finished_run(path):
     """(resolved config, test accuracy, best validation accuracy) of a finished bert-finetune run folder."""
+    from kerarch.io import read_json
     from kerarch.plots import read_metrics_csv
 
     folder = Path(path)
     if not (folder / "summary.json").is_file():
         sys.exit(f"{folder}: not a finished run folder (no summary.json).")
-    metrics = json.loads((folder / "summary.json").read_text())["metrics"]
-    config = json.loads((folder / "config.json").read_text())["config"]
+    metrics = read_json(folder / "summary.json")["metrics"]
+    config = read_json(folder / "config.json")["config"]
     best_val = max(read_metrics_csv(folder / "metrics.csv")["val_accuracy"])
     return config, metrics["test_accuracy"], best_val
 
@@ -102,11 +103,11 @@ def probe(runs, random, examples, seed):
     from kerarch.sequence.bert import bert_model_architecture, build_bert
 
     train_texts, train_labels, test_texts, test_labels = imdb(examples, seed)
-    loaded = [(run, load_pretrained_bert(run, sequence_length=128)) for run in runs]
-    encoders = [(run, bert.encoder, bert.vocabulary) for run, bert in loaded]
+    pretrained = [load_pretrained_bert(run, sequence_length=128) for run in runs]
+    encoders = [(run, bert.encoder, bert.vocabulary) for run, bert in zip(runs, pretrained)]
+    _, first, vocabulary = encoders[0]
     for i in range(random):
         keras.utils.set_random_seed(seed + i)
-        _, first, vocabulary = encoders[0]
         encoders.append((f"random initialisation {i + 1} ({runs[0]}'s size and vocabulary)",
                          build_bert(head=None, dropout=0.0, **bert_model_architecture(first)), vocabulary))
 
@@ -163,12 +164,17 @@ def main(argv=None):
     commands.add_parser("tfidf", help="TF-IDF on truncated reviews").add_argument("--words", type=int, default=100)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    if args.command == "gain":
-        result = gain(args.pairs)
-    elif args.command == "probe":
-        result = probe(args.runs, args.random, args.examples, args.seed)
-    else:
-        result = tfidf(args.words)
+    from kerarch.errors import KerarchError
+
+    try:
+        if args.command == "gain":
+            result = gain(args.pairs)
+        elif args.command == "probe":
+            result = probe(args.runs, args.random, args.examples, args.seed)
+        else:
+            result = tfidf(args.words)
+    except KerarchError as error:  # a run that is no finished pretraining run, data not installed, ...
+        sys.exit(f"error: {error}")
     out = ROOT / "benchmarks" / "results" / f"bert_transfer-{args.command}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"command": sys.argv, **result}, indent=1) + "\n")
