@@ -23,7 +23,6 @@ Results also go to benchmarks/results/bert_transfer-<command>-<time>.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -165,6 +164,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from kerarch.errors import KerarchError
+    from kerarch.io import write_json
 
     try:
         if args.command == "gain":
@@ -176,8 +176,7 @@ def main(argv=None):
     except KerarchError as error:  # a run that is no finished pretraining run, data not installed, ...
         sys.exit(f"error: {error}")
     out = ROOT / "benchmarks" / "results" / f"bert_transfer-{args.command}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"command": sys.argv, **result}, indent=1) + "\n")
+    write_json(out, {"command": sys.argv, **result})
     print(f"written to {out}")
 
 
