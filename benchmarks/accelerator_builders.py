@@ -48,6 +48,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import kerarch  # noqa: E402
+from kerarch.io import write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GPT2_PEER = {"config": "gpt2_small", "vocabulary_size": 50304, "dropout": 0.0}  # nanoGPT's bench.py settings
@@ -305,13 +306,12 @@ def main():
         parser.error("--epochs must be at least 3 (two are dropped)")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"accelerator_builders-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     results = {"precision": args.precision, "keras": keras.__version__, "jax": jax.__version__,
                "date": datetime.date.today().isoformat(), "inputs": args.inputs,
                "how": f"median over epochs 3..{args.epochs} of epoch time / {args.steps} steps (fit, Adam, "
                       "jit_compile=True); *_device_inputs: the same on arrays put on the device first",
                "models": {}}
-    save = lambda: out.write_text(json.dumps(results, indent=2))  # noqa: E731  (after every case: a cut run keeps them)
+    save = lambda: write_text(out, json.dumps(results, indent=2))  # noqa: E731  (after every case: a cut run keeps them)
     if args.peers:  # before this process starts JAX on the accelerator
         results["peers"] = run_peers(args.peers, args.peer_timeout)
         save()

@@ -107,16 +107,16 @@ def main():
     parser.add_argument("--prefix", type=int, default=128)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
     if args.child:
-        sys.path.insert(0, str(ROOT))
         print(json.dumps(measure(args.rounds, args.new_tokens, args.eager_tokens, args.batch, args.prefix)))
         return
     results = [run_backend(backend, args) for backend in args.backends.split(",")]
     for result in results:
         print_table(result)
+    from kerarch.io import write_text
     out = ROOT / "benchmarks" / "results" / f"generation-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": MODEL, "sampling": SAMPLING, "results": results}, indent=1) + "\n")
+    write_text(out, json.dumps({"model": MODEL, "sampling": SAMPLING, "results": results}, indent=1) + "\n")
     print(f"\nwrote {out}")
 
 

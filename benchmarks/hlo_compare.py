@@ -58,6 +58,7 @@ import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 import kerarch  # noqa: E402
+from kerarch.io import write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -409,8 +410,7 @@ def main():
         results["alexnet"] = cols
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"hlo_compare-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str))
+    write_text(out, json.dumps(results, indent=2, default=str))
     print(f"\nwrote {out}")
 
 

@@ -146,9 +146,9 @@ def main():
             continue
         results[name] = measure(make_old, make_new, args.pairs)
         print_table(name, results[name])
+    from kerarch.io import write_text
     out = ROOT / "benchmarks" / "results" / f"input_pipeline-{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_text(out, json.dumps(results, indent=2) + "\n")
     print(f"\nresults written to {out}")
 
 

@@ -131,10 +131,10 @@ def main():
             label = f"{name if clock == 'wall' else ''} {clock}"
             print(f"{label:<28} {statistics.median(result['base_step_ms']):>8.1f}  " + "  ".join(f"{c:>26}" for c in cells),
                   flush=True)
+    from kerarch.io import write_text
     out = ROOT / "benchmarks" / "results" / f"recipe_defaults-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"settings": SETTINGS, "spe": args.spe, "rounds": args.rounds, "load": os.getloadavg(), "recipes": results}
-    out.write_text(json.dumps(payload, indent=1) + "\n")
+    write_text(out, json.dumps(payload, indent=1) + "\n")
     print(f"medians of per-round ratios (each round's ratios in brackets); load average {os.getloadavg()[0]:.1f}")
     print(f"wrote {out}")
 

@@ -212,9 +212,9 @@ def main():
         print(f"[bench] {name} ...", flush=True)
         results[name] = BENCHMARKS[name]()
         print(json.dumps(results[name], indent=2), flush=True)
+    from kerarch.io import write_text
     out = ROOT / "benchmarks" / "results" / f"{datetime.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_text(out, json.dumps(results, indent=2) + "\n")
     print(f"[bench] results written to {out}")
     gan = results.get("gan_mnist_default_run")
     if gan and not gan["within_goal"]:
