@@ -12,7 +12,7 @@ import dataclasses
 import typing
 
 from kerarch.config import SCHEDULES, option
-from kerarch.data.textclass import encode
+from kerarch.data.textclass import token_ids_of
 from kerarch.frame import register_recipe
 from kerarch.frame.text_classification import RecurrentOptions, RecurrentTextClassification, TextClassificationConfig
 from kerarch.sequence.recurrent import lstm
@@ -50,5 +50,5 @@ class LstmSentiment(RecurrentTextClassification):
     builder = staticmethod(lstm)
     builder_keys = (*RecurrentTextClassification.builder_keys, "embedding_dropout", "pooling")
 
-    def encode(self, tokenizer, texts):
-        return encode(tokenizer, texts, sequence_length=self.config.sequence_length, keep=self.config.keep)
+    def text_to_token_ids(self, tokenizer):
+        return token_ids_of(tokenizer, sequence_length=self.config.sequence_length, keep=self.config.keep)

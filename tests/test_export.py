@@ -432,3 +432,67 @@ def test_several_input_argument_errors(tmp_path, eval_inputs, message):
     with pytest.raises(KerarchError, match=message):
         export_model(model, tmp_path / "run", eval_inputs=eval_inputs)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- Raw strings: a TextEndpoint adds serve_text to the SavedModel ------------------------------
+
+
+TEXTS = ["the film was great", "a dull and boring plot", "great great acting, dull ending", "", "unknown wörds here",
+         "the plot was great and the film was a great great film with a great ending"]
+
+
+@pytest.fixture(scope="module")
+def text_model():
+    """A WordPiece tokenizer and a classifier of its float32 token ids whose output depends on every id."""
+    from kerarch.data.textclass import SPECIAL_TOKENS, word_piece_from_vocabulary
+
+    words = ["the", "film", "was", "great", "a", "dull", "and", "boring", "plot", "acting", "ending", ",", "with"]
+    tokenizer = word_piece_from_vocabulary([*SPECIAL_TOKENS, *words])
+    keras.utils.set_random_seed(0)
+    ids = keras.Input(shape=(8,), dtype="float32", name="token_ids")
+    embedded = keras.layers.Embedding(32, 4, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))(
+        keras.ops.cast(ids, "int32"))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(embedded))
+    return tokenizer, keras.Model(ids, outputs, name="text_model")
+
+
+def _ids(tokenizer, texts):
+    from kerarch.data.textclass import encode
+
+    return encode(tokenizer, texts, sequence_length=8).astype("float32")
+
+
+def test_text_endpoint_serves_raw_strings_as_the_token_ids_would(text_model, tmp_path):
+    from kerarch.data.textclass import token_ids_of
+    from kerarch.export import TextEndpoint
+
+    tokenizer, model = text_model
+    endpoint = TextEndpoint(token_ids_of(tokenizer, sequence_length=8), tokenizer, TEXTS)
+    report = export_model(model, tmp_path / "run", eval_inputs=_ids(tokenizer, TEXTS), text_endpoint=endpoint)
+    assert report["artifacts"]["saved_model"]["serve_text"]["max_abs_diff"] <= 1e-4
+    loaded = tf.saved_model.load(str(tmp_path / "run" / "saved_model"))
+    assert set(loaded.signatures) == {"serve", "serve_text", "serving_default"}
+    # Independent re-check on texts the export never saw; outputs really differ from text to text.
+    others = ["boring boring film", "great acting", "the ending , with a plot"]
+    expected = model.predict(_ids(tokenizer, others), verbose=0)
+    assert np.abs(expected[0] - expected[1]).max() > 0.05
+    np.testing.assert_allclose(np.asarray(loaded.serve_text(tf.constant(others))), expected, atol=1e-5)
+    serving_default = loaded.signatures["serving_default"]  # still `serve`: the signature TFLite converts
+    np.testing.assert_allclose(serving_default(token_ids=tf.constant(_ids(tokenizer, others)))["output_0"], expected,
+                               atol=1e-5)
+    assert report["artifacts"]["tflite"]["input"]["dtype"] == "float32"  # TFLite keeps the token ids
+
+
+def test_text_endpoint_whose_texts_do_not_match_the_ids_fails_and_leaves_nothing(text_model, tmp_path):
+    from kerarch.data.textclass import token_ids_of
+    from kerarch.export import TextEndpoint
+
+    tokenizer, model = text_model
+    shifted = TextEndpoint(token_ids_of(tokenizer, sequence_length=8), tokenizer, TEXTS[1:] + TEXTS[:1])
+    with pytest.raises(ExportVerificationError, match="saved_model serve_text export disagrees"):
+        export_model(model, tmp_path / "run", eval_inputs=_ids(tokenizer, TEXTS), text_endpoint=shifted)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(KerarchError, match="has 2 texts for 6 eval_inputs"):
+        export_model(model, tmp_path / "run", eval_inputs=_ids(tokenizer, TEXTS),
+                     text_endpoint=TextEndpoint(shifted.to_inputs, tokenizer, TEXTS[:2]))
+    assert list(tmp_path.iterdir()) == []

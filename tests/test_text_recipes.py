@@ -144,6 +144,31 @@ def test_classifiers_learn_and_export_verified(name, finished):
         assert export["artifacts"][artifact]["max_abs_diff"] < 1e-4
     assert export["artifacts"]["tflite"]["input"]["dtype"] == "float32"  # token ids, cast inside
     assert abs(export["artifacts"]["tflite"]["accuracy"] - export["accuracy"]["keras"]) < 1e-6
+    assert export["artifacts"]["saved_model"]["serve_text"]["max_abs_diff"] < 1e-4  # raw test texts
+
+
+@pytest.mark.parametrize("name", ["bert-finetune-sst2", "bert-finetune-imdb"])
+def test_bert_saved_model_takes_raw_reviews_cut_as_in_training(name, finished):
+    """serve_text tokenizes with the run's vocabulary.txt and cuts a long review as `keep` says, inside the graph."""
+    import keras
+    import tensorflow as tf
+
+    from kerarch.data.textclass import encode_packed, read_vocabulary, word_piece_from_vocabulary
+
+    workdir, summaries = finished
+    summary = summaries[name]
+    run_dir, export_dir = workdir / summary["run_dir"], workdir / summary["export"]["dir"]
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    tokenizer = word_piece_from_vocabulary(read_vocabulary(run_dir / "vocabulary.txt"))
+    rng = random.Random(5)
+    reviews = [" ".join([_sentence(rng, NEGATIVE)] * 3 + [_sentence(rng, POSITIVE)]), "", "loved it", "dull"]
+    ids = encode_packed(tokenizer, reviews, sequence_length=config["sequence_length"], keep=config["keep"])[0]
+    if config["keep"] == "head_tail":  # the long review is really cut from both ends
+        start = encode_packed(tokenizer, reviews, sequence_length=config["sequence_length"], keep="start")[0]
+        assert (ids[0] != start[0]).any() and (ids[1:] == start[1:]).all()
+    expected = keras.saving.load_model(export_dir / "model.keras").predict(ids.astype("float32"), verbose=0)
+    loaded = tf.saved_model.load(str(export_dir / "saved_model"))  # kept: the signature alone loses the variables
+    np.testing.assert_allclose(np.asarray(loaded.serve_text(tf.constant(reviews))), expected, atol=1e-5)
 
 
 def test_recurrent_classifiers_beat_the_majority_class(finished):

@@ -851,6 +851,14 @@ def encode(tokenizer, texts, *, sequence_length, keep="start"):
 
     A longer text keeps its first (`keep="start"`) or its last (`keep="end"`) `sequence_length` tokens.
     """
+    return run_on_texts(token_ids_of(tokenizer, sequence_length=sequence_length, keep=keep), texts)
+
+
+def token_ids_of(tokenizer, *, sequence_length, keep="start"):
+    """The function `encode` runs on each batch of strings: tf.string (B,) -> int token ids (B, sequence_length).
+
+    TensorFlow ops only, so it runs in tf.data and in an exported SavedModel alike.
+    """
     if keep not in ("start", "end"):
         raise ValueError(f"keep must be 'start' or 'end', not {keep!r}")
 
@@ -859,7 +867,7 @@ def encode(tokenizer, texts, *, sequence_length, keep="start"):
         tokens = tokens[:, -sequence_length:] if keep == "end" else tokens
         return tokens.to_tensor(shape=(None, sequence_length))
 
-    return _batched(ids, texts)
+    return ids
 
 
 def encode_packed(tokenizer, first, second=None, *, sequence_length, keep="start"):
@@ -872,21 +880,37 @@ def encode_packed(tokenizer, first, second=None, *, sequence_length, keep="start
     Returns:
         (token_ids, segment_ids), int32 arrays (N, sequence_length) padded with 0.
     """
+    if second is None:
+        return run_on_texts(packed_ids_of(tokenizer, sequence_length=sequence_length, keep=keep), first)
+    if keep != "start":
+        raise ValueError(f"keep must be 'start' for pairs of texts, not {keep!r}")
+    packer = _bert_packer(tokenizer, sequence_length)
+    return run_on_texts(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
+
+
+def packed_ids_of(tokenizer, *, sequence_length, keep="start"):
+    """The function `encode_packed` runs on each batch of single texts: tf.string (B,) -> (token_ids, segment_ids).
+
+    TensorFlow ops only, so it runs in tf.data and in an exported SavedModel alike.
+    """
+    if keep not in ("start", "head_tail"):
+        raise ValueError(f"keep must be 'start' or 'head_tail', not {keep!r}")
+    packer = _bert_packer(tokenizer, sequence_length)
+
+    def pack(batch):
+        tokens = tokenizer(batch)
+        return packer(head_and_tail(tokens, sequence_length - 2) if keep == "head_tail" else tokens)
+
+    return pack
+
+
+def _bert_packer(tokenizer, sequence_length):
     import keras_hub
 
-    if keep not in ("start", "head_tail") or (keep == "head_tail" and second is not None):
-        raise ValueError(f"keep must be 'start', or 'head_tail' for single texts, not {keep!r}")
-    packer = keras_hub.layers.MultiSegmentPacker(
+    return keras_hub.layers.MultiSegmentPacker(
         sequence_length=sequence_length, start_value=tokenizer.token_to_id("[CLS]"),
         end_value=tokenizer.token_to_id("[SEP]"), pad_value=0,
     )
-    if second is None:
-        def pack(batch):
-            tokens = tokenizer(batch)
-            return packer(head_and_tail(tokens, sequence_length - 2) if keep == "head_tail" else tokens)
-
-        return _batched(pack, first)
-    return _batched(lambda a, b: packer((tokenizer(a), tokenizer(b))), (first, second))
 
 
 def head_and_tail(tokens, length):
@@ -903,7 +927,7 @@ def head_and_tail(tokens, length):
 
 def token_counts(tokenizer, texts):
     """The number of tokens of each text, an int32 array."""
-    return _batched(lambda batch: tokenizer(batch).row_lengths(), texts) if len(texts) else np.zeros(0, np.int32)
+    return run_on_texts(lambda batch: tokenizer(batch).row_lengths(), texts) if len(texts) else np.zeros(0, np.int32)
 
 
 def bert_inputs(token_ids, labels):
@@ -915,7 +939,7 @@ def bert_inputs(token_ids, labels):
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}, labels
 
 
-def _batched(fn, texts, batch_size=1024):
+def run_on_texts(fn, texts, batch_size=1024):
     """`fn` over batches of texts in tf.data, concatenated in numpy.
 
     `texts` may be a tuple of equally long text lists; `fn` then takes one batch of each.

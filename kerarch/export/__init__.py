@@ -4,7 +4,7 @@
 """
 
 from kerarch.export.exporter import (
-    FORMATS, REPORT_FILE, ExportVerificationError, export_model, export_owner, publishing, write_report,
+    FORMATS, REPORT_FILE, ExportVerificationError, TextEndpoint, export_model, export_owner, publishing, write_report,
 )
 from kerarch.export.tflite import (
     INT8_GRANULARITIES, QUANTIZE_MODES, TFLITE_FILES, convert_saved_model, tflite_latency, tflite_predict,
@@ -17,6 +17,7 @@ __all__ = [
     "REPORT_FILE",
     "TFLITE_FILES",
     "ExportVerificationError",
+    "TextEndpoint",
     "convert_saved_model",
     "export_model",
     "export_owner",

@@ -15,9 +15,17 @@ dict (by input name), each one call of the model:
 
     report = export_model(gcn_model, out_dir, eval_inputs=[features, edge_index],
                           representative_data=[features, edge_index], quantize="int8")
+
+A text model can also take raw strings: with a `TextEndpoint` the SavedModel
+gets a second signature, `serve_text`, that tokenizes inside the graph
+(TFLite keeps the token ids: tokenizers are not TFLite builtins):
+
+    report = export_model(model, out_dir, eval_inputs=ids[:500],
+                          text_endpoint=TextEndpoint(to_inputs, tokenizer, texts[:500]))
 """
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -25,6 +33,7 @@ import re
 import secrets
 import shutil
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +48,24 @@ TASKS = ("classification", "regression")
 
 class ExportVerificationError(KerarchError):
     """An exported file disagrees with the Keras model beyond the allowed limit."""
+
+
+@dataclasses.dataclass
+class TextEndpoint:
+    """The SavedModel's `serve_text` signature: a batch of raw strings (tf.string, (B,)) in, the model's outputs out.
+
+    Attributes:
+        to_inputs: TensorFlow ops from the strings to the model's one input
+            (tokenize, cut, pad: what the training pipeline did), cast
+            to the input's dtype here.
+        tokenizer: the layer whose vocabulary `to_inputs` reads, stored in the SavedModel.
+        texts: the strings of `eval_inputs`, row for row; `serve_text` on
+            them must give the Keras outputs on `eval_inputs`.
+    """
+
+    to_inputs: typing.Callable
+    tokenizer: object
+    texts: typing.Sequence[str]
 
 
 def export_model(
@@ -57,6 +84,7 @@ def export_model(
     owner=None,
     overwrite=False,
     formats=None,
+    text_endpoint=None,
 ):
     """Exports `model` to Keras, SavedModel and TFLite files, verified, atomically.
 
@@ -107,6 +135,10 @@ def export_model(
             "saved_model", "tflite"; None keeps all). All are still built and
             verified (the SavedModel is the TFLite converter's source); the
             others are left out of `out_dir`.
+        text_endpoint: a `TextEndpoint` (one-input models): the SavedModel
+            also serves raw strings as `serve_text`, verified on its texts
+            like `serve` (its `serving_default`, which TFLite converts, stays
+            `serve`).
 
     Returns:
         The report dict also written to `export_report.json`.
@@ -128,6 +160,8 @@ def export_model(
     else:
         eval_inputs = _named_inputs(eval_inputs, model_inputs, "eval_inputs")
         representative_data = _named_inputs(representative_data, model_inputs, "representative_data")
+    if text_endpoint is not None:
+        _check_text_endpoint(text_endpoint, model_inputs, eval_inputs)
     if eval_labels is not None:
         if task != "classification":
             raise KerarchError("eval_labels only apply to task='classification'.")
@@ -151,6 +185,7 @@ def export_model(
             task=task,
             float_tolerance=float_tolerance,
             max_int8_accuracy_drop=max_int8_accuracy_drop,
+            text_endpoint=text_endpoint,
         )
         _keep_only(tmp, report, formats)
         if owner is not None:
@@ -219,8 +254,7 @@ def _remove_leftovers(out_dir):
 
 
 def _build(model, tmp, *, modes, representative_data, representative_samples, int8_granularity, eval_inputs,
-           eval_labels, task,
-           float_tolerance, max_int8_accuracy_drop):
+           eval_labels, task, float_tolerance, max_int8_accuracy_drop, text_endpoint):
     import keras
     import tensorflow as tf
 
@@ -257,10 +291,15 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
     del restored
     lap("keras")
 
-    model.export(str(tmp / files["saved_model"]), format="tf_saved_model", verbose=False)
+    _write_saved_model(model, tmp / files["saved_model"], text_endpoint)
     loaded = tf.saved_model.load(str(tmp / files["saved_model"]))  # keep it: .serve alone loses the variables
     outputs = _saved_model_outputs(loaded, model, eval_inputs)
     artifacts["saved_model"] = _check_float("saved_model", outputs, reference, tolerance)
+    if text_endpoint is not None:
+        outputs = _serve_text_outputs(loaded, text_endpoint.texts)
+        check = _check_float("saved_model serve_text", outputs, reference, tolerance)
+        check.pop("_outputs")
+        artifacts["saved_model"]["serve_text"] = check
     del loaded
     lap("saved_model")
 
@@ -338,6 +377,50 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
                 f"({accuracy['keras']:.4f}), more than max_int8_accuracy_drop={max_int8_accuracy_drop}."
             )
     return report
+
+
+def _write_saved_model(model, path, text_endpoint):
+    """model.export's SavedModel; with a TextEndpoint, the same `serve` plus `serve_text` (raw strings)."""
+    import keras
+    import tensorflow as tf
+
+    if text_endpoint is None:
+        model.export(str(path), format="tf_saved_model", verbose=False)
+        return
+    (model_input,) = model.inputs
+    archive = keras.export.ExportArchive()
+    serve = archive.track_and_add_endpoint(  # first endpoint: also serving_default, as model.export makes it
+        "serve", model, [tf.TensorSpec(model_input.shape, model_input.dtype, name=model_input.name)])
+    tokenizer = text_endpoint.tokenizer
+    if not tokenizer.built:  # ExportArchive tracks built layers only; a tokenizer builds on its first call
+        tokenizer(tf.constant([""]))
+    archive.track(tokenizer)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def serve_text(texts):
+        return serve(tf.cast(text_endpoint.to_inputs(texts), model_input.dtype))
+
+    archive.add_endpoint("serve_text", serve_text)
+    archive.write_out(str(path), verbose=False)
+
+
+def _serve_text_outputs(loaded, texts):
+    """The SavedModel's `serve_text` outputs on `texts`, in batches of 64."""
+    import tensorflow as tf
+
+    texts = [str(text) for text in texts]
+    return np.concatenate([np.asarray(loaded.serve_text(tf.constant(texts[i : i + 64])))
+                           for i in range(0, len(texts), 64)])
+
+
+def _check_text_endpoint(text_endpoint, model_inputs, eval_inputs):
+    if not isinstance(text_endpoint, TextEndpoint):
+        raise KerarchError(f"text_endpoint must be a kerarch.export.TextEndpoint, not {type(text_endpoint).__name__}.")
+    if len(model_inputs) != 1:
+        raise KerarchError(f"text_endpoint needs a model with one input; this one has {len(model_inputs)}.")
+    if len(text_endpoint.texts) != len(eval_inputs):
+        raise KerarchError(f"text_endpoint.texts has {len(text_endpoint.texts)} texts for {len(eval_inputs)} "
+                           "eval_inputs; give the texts of eval_inputs, row for row.")
 
 
 def _formats(formats, modes):

@@ -198,6 +198,10 @@ class Recipe:
     def model_to_export(self, model):
         return model
 
+    def text_endpoint(self, data):
+        """A kerarch.export.TextEndpoint when the export should also serve raw strings (text models); else None."""
+        return None
+
     def export(self, model, data):
         # Under MultiWorkerMirroredStrategy the chief exports alone: a copy free of the strategy's collectives.
         return self.export_trained(exportable_copy(self.model_to_export(model), self.strategy), data)
@@ -218,6 +222,7 @@ class Recipe:
             task=self.task,
             owner=self.run.identity,
             formats=formats,
+            text_endpoint=self.text_endpoint(data),
         )
         report["dir"] = str(self.run.export_dir)
         return report

@@ -6,11 +6,14 @@ split to token ids, compiles with sparse categorical cross-entropy and
 accuracy, keeps the best epoch by validation accuracy and reports held-out
 accuracy beside two baselines fitted on the same split: the majority class
 and TF-IDF + logistic regression. The exported model takes float32 token
-ids (the exporter's one float input) with its recurrent loops unrolled.
+ids (the exporter's one float input) with its recurrent loops unrolled; its
+SavedModel also takes raw strings (`serve_text`), tokenized inside by the
+same TensorFlow ops as the training data (`text_to_token_ids`).
 
 A recipe says its config defaults and `build_model` (ending in
 `self.compile(model, data)`), and overrides `load_texts`, `tokenizer`,
-`encode`, `model_inputs` or `export_adapter` where its data or model differ.
+`text_to_token_ids`, `model_inputs` or `export_adapter` where its data or
+model differ.
 `RecurrentTextClassification` builds the model too: a recurrent builder of
 kerarch.sequence.recurrent (`builder`) with the `RecurrentOptions` keys.
 
@@ -22,7 +25,8 @@ by `load_pretrained_bert` before any run folder is made; a keras-hub preset
 gives its own (offline: a notice, then from scratch); none trains
 `scratch_config` from random initialisation on a vocabulary learned from
 the training texts. The vocabulary the model reads is recorded in the run
-folder (vocabulary.txt); the export takes float32 token ids of it.
+folder (vocabulary.txt); the export takes float32 token ids of it, or raw
+strings (`serve_text`).
 """
 
 import dataclasses
@@ -40,21 +44,24 @@ from kerarch.data.textclass import (
     SPECIAL_TOKENS,
     EncodedText,
     bert_inputs,
-    encode,
-    encode_packed,
     joined_notices,
     load_text_classification,
+    packed_ids_of,
+    run_on_texts,
+    token_ids_of,
     with_validation,
     word_piece_from_vocabulary,
     word_piece_tokenizer,
     write_vocabulary,
 )
+from kerarch.export import TextEndpoint
 from kerarch.export.adapters import bert_with_float_ids, unrolled_with_float_ids
 from kerarch.frame.language_model import VOCABULARY_FILE, load_pretrained_bert
 from kerarch.frame.recipe import Recipe
 from kerarch.sequence.bert import BERT_CONFIGS, bert_classifier
 
 log = logging.getLogger("kerarch")
+EXPORT_CHECKS = 500  # held-out texts the exported files are verified on
 
 
 @dataclasses.dataclass
@@ -109,9 +116,13 @@ class TextClassification(Recipe):
         texts = data.train_texts[: self.config.vocabulary_texts or None]
         return word_piece_tokenizer(texts, vocabulary_size=self.config.vocabulary_size)
 
+    def text_to_token_ids(self, tokenizer):
+        """TF ops from a batch of strings to token ids (B, sequence_length): the data and serve_text run them."""
+        return token_ids_of(tokenizer, sequence_length=self.config.sequence_length)
+
     def encode(self, tokenizer, texts):
-        """Token ids (N, sequence_length) of `texts`."""
-        return encode(tokenizer, texts, sequence_length=self.config.sequence_length)
+        """Token ids (N, sequence_length) of `texts`, int32."""
+        return run_on_texts(self.text_to_token_ids(tokenizer), texts)
 
     def model_inputs(self, token_ids, labels):
         """The model's (inputs, labels) from a text's token ids, inside tf.data (here: the ids)."""
@@ -155,7 +166,13 @@ class TextClassification(Recipe):
 
     def export_inputs(self, data):
         # The exporter feeds float32; token ids below 2**24 are exact in float32.
-        return data.x_train[:200].astype("float32"), data.x_test[:500].astype("float32"), data.texts.test_labels[:500]
+        return (data.x_train[:200].astype("float32"), data.x_test[:EXPORT_CHECKS].astype("float32"),
+                data.texts.test_labels[:EXPORT_CHECKS])
+
+    def text_endpoint(self, data):
+        """The SavedModel's serve_text: raw strings, tokenized as the training data was, verified on the test texts."""
+        return TextEndpoint(self.text_to_token_ids(data.tokenizer), data.tokenizer,
+                            data.texts.test_texts[:EXPORT_CHECKS])
 
 
 class RecurrentTextClassification(TextClassification):
@@ -231,8 +248,10 @@ class BertTextClassification(TextClassification):
             "fine-tuning pretrained BERT."))
         return tokenizer
 
-    def encode(self, tokenizer, texts):
-        return encode_packed(tokenizer, texts, sequence_length=self.config.sequence_length, keep=self.config.keep)[0]
+    def text_to_token_ids(self, tokenizer):
+        """`[CLS] text [SEP]` ids, a longer text cut as `keep` says (encode_packed's ops)."""
+        pack = packed_ids_of(tokenizer, sequence_length=self.config.sequence_length, keep=self.config.keep)
+        return lambda texts: pack(texts)[0]
 
     def build_model(self, data):
         cfg = self.config

@@ -370,12 +370,15 @@ def _inline(described):
 
 def export_rows(export):
     """(file, bytes, checks) for each exported artifact of an export report."""
-    keys = ("max_abs_diff", "accuracy", "argmax_agreement")
-    return [
-        (entry["path"], entry["bytes"], ", ".join(f"{k}={_fmt(entry[k])}" for k in keys if k in entry))
-        for entry in export.get("artifacts", {}).values()
-        if entry.get("kept", True)
-    ]
+    return [(entry["path"], entry["bytes"], ", ".join(_checks(entry)))
+            for entry in export.get("artifacts", {}).values() if entry.get("kept", True)]
+
+
+def _checks(entry):
+    checks = [f"{key}={_fmt(entry[key])}" for key in ("max_abs_diff", "accuracy", "argmax_agreement") if key in entry]
+    if "serve_text" in entry:  # the SavedModel's raw-string signature
+        checks.append(f"serve_text max_abs_diff={_fmt(entry['serve_text']['max_abs_diff'])}")
+    return checks
 
 
 def _fmt(value):
