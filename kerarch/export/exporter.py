@@ -296,7 +296,7 @@ def _build(model, tmp, *, modes, representative_data, representative_samples, in
     outputs = _saved_model_outputs(loaded, model, eval_inputs)
     artifacts["saved_model"] = _check_float("saved_model", outputs, reference, tolerance)
     if text_endpoint is not None:
-        outputs = _serve_text_outputs(loaded, text_endpoint.texts)
+        outputs = _in_batches(loaded.serve_text, [str(text) for text in text_endpoint.texts])
         check = _check_float("saved_model serve_text", outputs, reference, tolerance)
         check.pop("_outputs")
         artifacts["saved_model"]["serve_text"] = check
@@ -402,15 +402,6 @@ def _write_saved_model(model, path, text_endpoint):
 
     archive.add_endpoint("serve_text", serve_text)
     archive.write_out(str(path), verbose=False)
-
-
-def _serve_text_outputs(loaded, texts):
-    """The SavedModel's `serve_text` outputs on `texts`, in batches of 64."""
-    import tensorflow as tf
-
-    texts = [str(text) for text in texts]
-    return np.concatenate([np.asarray(loaded.serve_text(tf.constant(texts[i : i + 64])))
-                           for i in range(0, len(texts), 64)])
 
 
 def _check_text_endpoint(text_endpoint, model_inputs, eval_inputs):
@@ -568,7 +559,15 @@ def _saved_model_outputs(loaded, model, inputs):
 
     if isinstance(inputs, dict):
         return np.asarray(loaded.serve(tf.nest.map_structure(tf.constant, _as_called(model, inputs))))
-    return np.concatenate([np.asarray(loaded.serve(tf.constant(inputs[i : i + 64]))) for i in range(0, len(inputs), 64)])
+    return _in_batches(loaded.serve, inputs)
+
+
+def _in_batches(signature, inputs, size=64):
+    """A SavedModel signature's outputs on `inputs` (an array or a list of strings), `size` rows per call."""
+    import tensorflow as tf
+
+    calls = [signature(tf.constant(inputs[i : i + size])) for i in range(0, len(inputs), size)]
+    return np.concatenate([np.asarray(outputs) for outputs in calls])
 
 
 def _calibration_samples(representative_data, representative_samples):
