@@ -8,7 +8,8 @@
   from a pretraining run, usually one pair per seed. Prints each pair's test
   accuracy (best validation accuracy), the gain, and the mean, spread and
   smallest gain over the pairs; says where a pair's settings differ beyond
-  `pretrained=` and `run_dir=`.
+  `pretrained=` and `run_dir=`, and when the scratch run's `scratch_config`
+  is not the size of the pretraining run's encoder.
 - probe: a linear probe of frozen encoders (Alain & Bengio 2016): logistic
   regression on the mean token output of `[CLS] review [SEP]` (the first
   128 tokens), fitted on --examples training reviews and scored on as many
@@ -33,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERARCH_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-SAME_EXCEPT = ("pretrained", "run_dir")
+SAME_EXCEPT = ("pretrained", "run_dir", "scratch_config")  # a pretrained run ignores scratch_config
 
 
 def finished_run(path):
@@ -50,6 +51,17 @@ def finished_run(path):
     return config, metrics["test_accuracy"], best_val
 
 
+def pretraining_size(pretrained):
+    """The BERT size (`config=`) of the bert-pretrain-mlm run behind `pretrained=`, None for a preset or none."""
+    from kerarch.io import read_json
+
+    folder = Path(pretrained)
+    folder = folder.parent.parent if folder.suffix == ".keras" and folder.parent.name == "checkpoints" else folder
+    if not (folder / "config.json").is_file():
+        return None
+    return read_json(folder / "config.json")["config"].get("config")
+
+
 def gain(pairs):
     """Test accuracy of each (scratch, pretrained) pair, the gain, and the gains' mean, spread and minimum."""
     rows = []
@@ -59,10 +71,14 @@ def gain(pairs):
             sys.exit(f"{pair!r}: give SCRATCH_RUN:PRETRAINED_RUN.")
         (s_cfg, s_test, s_val), (p_cfg, p_test, p_val) = finished_run(scratch_dir), finished_run(pretrained_dir)
         differ = sorted(k for k in s_cfg.keys() | p_cfg.keys() if k not in SAME_EXCEPT and s_cfg.get(k) != p_cfg.get(k))
+        settings_differ = {k: [s_cfg.get(k), p_cfg.get(k)] for k in differ}
+        size = pretraining_size(p_cfg["pretrained"])
+        if size not in (None, s_cfg.get("scratch_config")):
+            settings_differ["encoder size"] = [s_cfg.get("scratch_config"), size]
         rows.append({"seed": p_cfg["seed"], "scratch": scratch_dir, "pretrained": pretrained_dir,
                      "encoder": p_cfg["pretrained"], "scratch_test": s_test, "scratch_val": s_val,
                      "pretrained_test": p_test, "pretrained_val": p_val, "gain_points": 100 * (p_test - s_test),
-                     "settings_differ": {k: [s_cfg.get(k), p_cfg.get(k)] for k in differ}})
+                     "settings_differ": settings_differ})
     print(f"{'seed':>5} {'scratch test (val)':>20} {'pretrained test (val)':>22} {'gain':>7}  encoder")
     for r in rows:
         print(f"{r['seed']:>5} {100 * r['scratch_test']:>11.2f} ({100 * r['scratch_val']:.2f}) "
