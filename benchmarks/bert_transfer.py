@@ -56,7 +56,8 @@ def pretraining_size(pretrained):
     from kerarch.io import read_json
 
     folder = Path(pretrained)
-    folder = folder.parent.parent if folder.suffix == ".keras" and folder.parent.name == "checkpoints" else folder
+    if folder.suffix == ".keras":  # encoder.keras or checkpoints/best.keras inside the run folder
+        folder = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
     if not (folder / "config.json").is_file():
         return None
     return read_json(folder / "config.json")["config"].get("config")
