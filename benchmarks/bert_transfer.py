@@ -53,14 +53,11 @@ def finished_run(path):
 
 def pretraining_size(pretrained):
     """The BERT size (`config=`) of the bert-pretrain-mlm run behind `pretrained=`, None for a preset or none."""
+    from kerarch.frame.language_model import run_folder_of
     from kerarch.io import read_json
 
-    folder = Path(pretrained)
-    if folder.suffix == ".keras":  # encoder.keras or checkpoints/best.keras inside the run folder
-        folder = folder.parent.parent if folder.parent.name == "checkpoints" else folder.parent
-    if not (folder / "config.json").is_file():
-        return None
-    return read_json(folder / "config.json")["config"].get("config")
+    folder = run_folder_of(pretrained)  # the folder fine-tuning took the encoder from
+    return None if folder is None else read_json(folder / "config.json")["config"].get("config")
 
 
 def gain(pairs):

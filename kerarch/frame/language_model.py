@@ -317,8 +317,7 @@ def load_pretrained_bert(path, *, sequence_length):
     path = Path(os.path.expanduser(os.fspath(path)))
     if not path.exists():
         raise KerarchError(f"pretrained={path}: no such run folder or model file (nor a keras-hub preset name).")
-    folders = [path] if path.is_dir() else path.parents  # a model file may lie deeper: checkpoints/best.keras
-    run_dir = next((folder for folder in folders if (folder / "config.json").is_file()), None)
+    run_dir = run_folder_of(path)
     if run_dir is None:
         raise KerarchError(f"pretrained={path} is not a kerarch run folder, nor a model file inside one (no "
                            "config.json): the vocabulary comes from the run. Give a bert-pretrain-mlm run folder.")
@@ -344,6 +343,13 @@ def load_pretrained_bert(path, *, sequence_length):
                            f"positions the {recipe} run {run_dir} pretrained; use sequence_length<="
                            f"{sizes['max_sequence_length']}, or pretrain with a longer sequence_length.")
     return PretrainedBert(encoder, vocabulary, f"the {recipe} run {run_dir} ({model_file.name}, {VOCABULARY_FILE})")
+
+
+def run_folder_of(path):
+    """The kerarch run folder `path` is or lies in (a model file may lie deeper: checkpoints/best.keras); else None."""
+    path = Path(path)
+    folders = [path] if path.is_dir() else path.parents
+    return next((folder for folder in folders if (folder / "config.json").is_file()), None)
 
 
 def _is_masked_language_model(recipe):
